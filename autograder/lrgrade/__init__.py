@@ -1,0 +1,1 @@
+"""Build, release and grade the LR Schedules notebooks with nbgrader (`lrgrade --help`)."""

@@ -1,0 +1,229 @@
+"""`lrgrade`: build, release, check and grade the course's notebooks (all on nbgrader).
+
+    lrgrade build                 solutions/*/*.py -> solutions/*/*.ipynb (instructor copies)
+    lrgrade release               regenerate course/ from solutions/ (nbgrader generate_assignment)
+    lrgrade check NOTEBOOK        grade one notebook locally and explain every test
+    lrgrade grade SUBMISSIONS     autograde a class: feedback per student and grades.csv
+    lrgrade course-dir DIR        a ready nbgrader course directory (formgrader, exchange)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .nbgrader_course import NbgraderCourse, NotebookResult
+from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
+                        build_notebook, read_any, source_path, write_notebook)
+
+DEFAULT_NOTEBOOK_TIMEOUT = 900  # seconds for one whole notebook, however many cells loop
+
+
+def grading_sources(only: list[str] | None = None) -> tuple[dict[str, nbformat.NotebookNode], bool]:
+    """The notebooks to grade against, and whether they include the hidden tests.
+
+    With ``solutions/`` (an instructor, or a self-paced learner with the whole repo) the
+    hidden tests are included; with only ``course/`` (a class handout) just the visible ones.
+    """
+    if assignments(SOLUTIONS):
+        names = [a for a in assignments(SOLUTIONS) if only is None or a in only]
+        return {a: build_notebook(source_path(a), a) for a in names}, True
+    names = [a for a in assignments(COURSE) if only is None or a in only]
+    return {a: read_any(COURSE / a / f"{a}.ipynb") for a in names}, False
+
+
+def known_assignments() -> list[str]:
+    return assignments(SOLUTIONS) or assignments(COURSE)
+
+
+# -- build and release ------------------------------------------------------------------
+def cmd_build(args) -> int:
+    for a in assignments(SOLUTIONS):
+        out = SOLUTIONS / a / f"{a}.ipynb"
+        write_notebook(build_notebook(source_path(a), a), out)
+        print(f"built {out.relative_to(SOLUTIONS.parent)}")
+    return 0
+
+
+def release(out: Path) -> list[str]:
+    """Generate the student notebooks from solutions/ into ``out`` (replacing it)."""
+    names = assignments(SOLUTIONS)
+    with tempfile.TemporaryDirectory(prefix="lrgrade-release-") as tmp:
+        course = NbgraderCourse(Path(tmp)).create({a: build_notebook(source_path(a), a) for a in names})
+        if out.exists():
+            for child in out.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child)
+        out.mkdir(parents=True, exist_ok=True)
+        for a in names:
+            shutil.copytree(course.root / "release" / a, out / a)
+    return names
+
+
+def cmd_release(args) -> int:
+    out = Path(args.out) if args.out else COURSE
+    for a in release(out):
+        print(f"released {out / a / (a + '.ipynb')}")
+    return 0
+
+
+def cmd_course_dir(args) -> int:
+    sources, _ = grading_sources()
+    course = NbgraderCourse(Path(args.directory)).create(sources)
+    print(f"nbgrader course directory ready at {course.root} "
+          f"(assignments: {', '.join(sources)}). Run nbgrader commands from there.")
+    return 0
+
+
+# -- check: one notebook, for a student ---------------------------------------------------
+def _print_table(result: NotebookResult) -> None:
+    width = max([len(t.grade_id) for t in result.tests] + [4])
+    print(f"{'test':<{width}}  points  result")
+    for t in result.tests:
+        pts = f"{t.score:g}/{t.max_score:g}"
+        verdict = "passed" if t.passed else f"FAILED: {t.message or 'failed'}"
+        print(f"{t.grade_id:<{width}}  {pts:>6}  {verdict}")
+
+
+def cmd_check(args) -> int:
+    path = Path(args.notebook).expanduser().resolve()
+    try:
+        nb = build_notebook(path) if path.suffix == ".py" else read_any(path)
+        assignment = assignment_of(nb, path, known_assignments())
+    except NotebookError as err:
+        print(f"lrgrade check: {err}", file=sys.stderr)
+        return 2
+    sources, hidden = grading_sources([assignment])
+    with tempfile.TemporaryDirectory(prefix="lrgrade-check-") as tmp:
+        course = NbgraderCourse(Path(tmp), cell_timeout=args.cell_timeout).create(sources)
+        course.submit("me", assignment, nb)
+        status = course.autograde("me", assignment, timeout=args.notebook_timeout)
+        result = course.result("me", assignment, status)
+        html = course.feedback("me", assignment) if not status else None
+        print(f"{path.name} ({assignment})")
+        if status:
+            print(f"could not grade it: {status}")
+        _print_table(result)
+        print(f"total: {result.score:g} / {result.max_score:g}")
+        if not hidden:
+            print("note: solutions/ is not here, so only the visible tests ran; "
+                  "your instructor's grade also runs hidden tests.")
+        if html:
+            dest = path.parent / "feedback" / f"{path.stem}.html"
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(html, dest)
+            print(f"feedback: {dest}")
+    return 0
+
+
+# -- grade: a whole class, for an instructor ----------------------------------------------
+def _collect(student_dir: Path, known: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """The student's notebook for each assignment, and problems to report."""
+    found: dict[str, Path] = {}
+    problems: list[str] = []
+    notebooks = sorted(p for p in student_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    for path in notebooks:
+        try:
+            a = assignment_of(read_any(path), path, known)
+        except NotebookError as err:
+            problems.append(str(err).replace(str(student_dir) + "/", ""))
+            continue
+        if a in found:
+            problems.append(f"{path.name}: a second notebook for {a}; graded {found[a].name}")
+            continue
+        found[a] = path
+    return found, problems
+
+
+def cmd_grade(args) -> int:
+    submissions = Path(args.submissions).resolve()
+    if not submissions.is_dir():
+        print(f"lrgrade grade: {submissions} is not a folder", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve() if args.out else submissions.parent / (submissions.name + "-graded")
+    sources, hidden = grading_sources(args.assignment or None)
+    known = list(sources)
+    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not students:
+        print(f"lrgrade grade: no student folders in {submissions}", file=sys.stderr)
+        return 2
+    work = out / ".nbgrader"
+    if work.exists():
+        shutil.rmtree(work)  # regrading starts clean: submissions/ is never written to
+    course = NbgraderCourse(work, cell_timeout=args.cell_timeout).create(sources)
+    rows: list[NotebookResult] = []
+    print(f"grading {len(students)} students x {len(known)} assignments "
+          f"({'with' if hidden else 'WITHOUT'} hidden tests)")
+    for sdir in students:
+        student = sdir.name
+        found, problems = _collect(sdir, known)
+        for a in known:
+            if a not in found:
+                status = "missing: no notebook for this assignment" + (f" ({'; '.join(problems)})" if problems else "")
+                rows.append(course.result(student, a, status))
+            else:
+                course.submit(student, a, read_any(found[a]))
+                status = course.autograde(student, a, timeout=args.notebook_timeout)
+                result = course.result(student, a, status)
+                if not status:
+                    html = course.feedback(student, a)
+                    if html:
+                        dest = out / "feedback" / student / f"{a}.html"
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(html, dest)
+                rows.append(result)
+            r = rows[-1]
+            failed = [t.grade_id for t in r.tests if not t.passed]
+            detail = r.status if r.status != "graded" else (f"failed: {', '.join(failed)}" if failed else "all passed")
+            print(f"  {student:<20} {a:<28} {r.score:>5g}/{r.max_score:<4g} {detail}")
+    csv_path = out / "grades.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student", "assignment", "score", "max_score", "status"])
+        for r in rows:
+            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status])
+    total = {s.name: sum(r.score for r in rows if r.student == s.name) for s in students}
+    print(f"grades: {csv_path}\nfeedback: {out / 'feedback'}/<student>/<assignment>.html")
+    print("totals: " + ", ".join(f"{s}={v:g}" for s, v in total.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lrgrade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build solutions/*/*.ipynb from the .py sources").set_defaults(func=cmd_build)
+    p = sub.add_parser("release", help="regenerate course/ from solutions/")
+    p.add_argument("--out", help="where to write (default: course/)")
+    p.set_defaults(func=cmd_release)
+    p = sub.add_parser("check", help="grade one notebook locally and explain every test")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("grade", help="autograde a class: SUBMISSIONS/<student>/**/<notebook>.ipynb")
+    p.add_argument("submissions")
+    p.add_argument("--out", help="output folder (default: SUBMISSIONS-graded next to it)")
+    p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.set_defaults(func=cmd_grade)
+    p = sub.add_parser("course-dir", help="write an nbgrader course directory for formgrader/exchange")
+    p.add_argument("directory")
+    p.set_defaults(func=cmd_course_dir)
+    for p in (sub.choices["check"], sub.choices["grade"]):
+        p.add_argument("--cell-timeout", type=int, default=None,
+                       help="seconds per cell (default: autograder/nbgrader_config.py)")
+        p.add_argument("--notebook-timeout", type=int, default=DEFAULT_NOTEBOOK_TIMEOUT,
+                       help=f"seconds per notebook (default {DEFAULT_NOTEBOOK_TIMEOUT})")
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SourceError as err:
+        print(f"lrgrade: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""A throw-away nbgrader course directory, driven through nbgrader's own commands.
+
+Every tool (release, check, grade, course-dir) builds one of these: the config from
+``autograder/nbgrader_config.py``, ``source/<A>/<A>.ipynb`` for each assignment, and a
+gradebook filled by ``nbgrader generate_assignment``. Each nbgrader command runs in its
+own process, so a student's notebook that crashes or hangs a kernel cannot take the
+grading tool down with it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from .notebooks import CONFIG, write_notebook
+
+
+@dataclass
+class TestResult:
+    grade_id: str
+    score: float
+    max_score: float
+    message: str  # why it failed ("" when it passed)
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+@dataclass
+class NotebookResult:
+    student: str
+    assignment: str
+    score: float
+    max_score: float
+    status: str  # "graded", or what went wrong
+    tests: list[TestResult]
+
+
+class NbgraderCourse:
+    def __init__(self, root: Path, cell_timeout: int | None = None):
+        self.root = Path(root).resolve()
+        self.cell_timeout = cell_timeout
+
+    # -- set-up ----------------------------------------------------------------------
+    def create(self, sources: dict[str, nbformat.NotebookNode]) -> "NbgraderCourse":
+        """Write the config and the source notebooks and register every assignment."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = CONFIG.read_text() + f"\nc.CourseDirectory.root = {str(self.root)!r}\n"
+        if self.cell_timeout:
+            config += f"c.Execute.timeout = {int(self.cell_timeout)}\n"
+        (self.root / "nbgrader_config.py").write_text(config)
+        for assignment, nb in sources.items():
+            write_notebook(nb, self.root / "source" / assignment / f"{assignment}.ipynb")
+            self.run("generate_assignment", assignment, "--force", check=True)
+        return self
+
+    def run(self, *args: str, timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
+        """Run one nbgrader command in this course directory."""
+        env = dict(os.environ)
+        # nbgrader calls `alembic` (gradebook migrations) and `jupyter` by name.
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        env.pop("NBGRADER_EXECUTION", None)
+        cmd = [sys.executable, "-m", "nbgrader", *args]
+        try:
+            proc = subprocess.run(
+                cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,
+                start_new_session=True,  # so a timeout can kill the kernel it started too
+            )
+        except subprocess.TimeoutExpired as err:
+            raise NbgraderTimeout(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from err
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    # -- grading ---------------------------------------------------------------------
+    def submit(self, student: str, assignment: str, nb: nbformat.NotebookNode) -> None:
+        folder = self.root / "submitted" / student / assignment
+        if folder.exists():
+            shutil.rmtree(folder)
+        write_notebook(nb, folder / f"{assignment}.ipynb")
+
+    def autograde(self, student: str, assignment: str, timeout: float) -> str:
+        """Autograde one submission; return "" on success, else what went wrong."""
+        try:
+            proc = self.run("autograde", assignment, "--student", student, "--force", timeout=timeout)
+        except NbgraderTimeout as err:
+            return f"stopped: {err}"
+        produced = (self.root / "autograded" / student / assignment / f"{assignment}.ipynb").is_file()
+        if proc.returncode != 0 or not produced:
+            return "not graded: " + _last_error(proc.stderr + proc.stdout)
+        return ""
+
+    def feedback(self, student: str, assignment: str) -> Path | None:
+        self.run("generate_feedback", assignment, "--student", student, "--force", timeout=300)
+        html = self.root / "feedback" / student / assignment / f"{assignment}.html"
+        return html if html.is_file() else None
+
+    def result(self, student: str, assignment: str, status: str) -> NotebookResult:
+        """Scores from the gradebook, failure messages from the executed notebook."""
+        messages = _failure_messages(self.root / "autograded" / student / assignment / f"{assignment}.ipynb",
+                                     self.cell_timeout)
+        tests: list[TestResult] = []
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gb:
+            max_score = gb.find_assignment(assignment).max_score
+            try:
+                nb = gb.find_submission_notebook(assignment, assignment, student)
+            except MissingEntry:
+                nb = None
+            if nb is not None and not status:
+                for grade in sorted(nb.grades, key=lambda g: g.cell.id if hasattr(g.cell, "id") else 0):
+                    if grade.max_score == 0 or grade.cell_type != "code":
+                        continue
+                    score = grade.score if grade.score is not None else 0.0
+                    tests.append(TestResult(grade.name, float(score), float(grade.max_score),
+                                            messages.get(grade.name, "")))
+        order = _grade_order(self.root / "source" / assignment / f"{assignment}.ipynb")
+        tests.sort(key=lambda t: order.get(t.grade_id, 1e9))
+        score = sum(t.score for t in tests)
+        return NotebookResult(student, assignment, score, float(max_score), status or "graded", tests)
+
+
+class NbgraderTimeout(RuntimeError):
+    pass
+
+
+def _grade_order(source: Path) -> dict[str, int]:
+    nb = nbformat.read(str(source), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(nb.cells) if "nbgrader" in c.metadata}
+
+
+def _failure_messages(autograded: Path, cell_timeout: int | None) -> dict[str, str]:
+    """grade_id -> a one-line reason, read from the error outputs of graded cells."""
+    if not autograded.is_file():
+        return {}
+    nb = nbformat.read(str(autograded), as_version=4)
+    messages = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            ename, evalue = out.get("ename", "Error"), str(out.get("evalue", "")).strip()
+            if ename == "CellTimeoutError":
+                limit = f" ({cell_timeout} s)" if cell_timeout else ""
+                messages[meta["grade_id"]] = f"timed out{limit}: does your code loop forever?"
+            elif ename == "AssertionError":
+                messages[meta["grade_id"]] = evalue or "an assert failed (it has no message)"
+            else:
+                messages[meta["grade_id"]] = f"{ename}: {evalue}" if evalue else ename
+            break
+    return messages
+
+
+def _last_error(text: str) -> str:
+    """The most telling line of nbgrader's log: the last exception it printed."""
+    exceptions = re.findall(r"^\s*((?:[\w.]+)(?:Error|Exception|Exit)\b.*)$", text, flags=re.M)
+    if exceptions:
+        return exceptions[-1].strip()[:300]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "unknown error"

@@ -1,0 +1,17 @@
+"""Helpers shared by the LR Schedules notebooks.
+
+Notebooks import from here instead of copying code: the device and seeding helpers,
+the shipped data sets, the small models, the training loop, plots, widgets, and the
+assertion helpers used by the graded test cells.
+"""
+from .runtime import pick_device, quick_mode, seed_everything
+from .data import DigitsData, data_dir, load_digits
+from .models import DigitsMLP
+from .train import History, train, lr_sweep
+
+__all__ = [
+    "pick_device", "quick_mode", "seed_everything",
+    "DigitsData", "data_dir", "load_digits",
+    "DigitsMLP",
+    "History", "train", "lr_sweep",
+]

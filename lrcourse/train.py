@@ -1,0 +1,148 @@
+"""One training loop for every experiment: it takes a schedule ``lr(step)`` and records
+the loss and the learning rate of every update."""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .data import DigitsData, load_digits
+from .models import DigitsMLP
+from .runtime import pick_device, seed_everything
+
+Schedule = Callable[[int], float]
+
+
+@dataclass
+class History:
+    """What one run did. ``loss[k]`` is the minibatch loss seen by update ``k`` (before it
+    was applied) and ``lr[k]`` the learning rate update ``k`` used."""
+
+    lr: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    diverged: bool = False  # stopped early because the loss became inf or NaN
+
+    def final_loss(self, window: int = 20) -> float:
+        """Mean training loss over the last ``window`` updates (inf if the run diverged)."""
+        if self.diverged or not self.loss:
+            return math.inf
+        tail = self.loss[-window:]
+        return sum(tail) / len(tail)
+
+
+def _in_notebook() -> bool:
+    return "ipykernel" in sys.modules and not os.environ.get("NBGRADER_EXECUTION")
+
+
+def _progress(total: int, enabled: bool | None, desc: str):
+    if enabled is None:
+        enabled = _in_notebook()
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def _as_schedule(lr: float | Schedule) -> Schedule:
+    if callable(lr):
+        return lr
+    value = float(lr)
+    return lambda step: value
+
+
+def train(
+    lr: float | Schedule,
+    total_steps: int,
+    *,
+    data: DigitsData | None = None,
+    model_fn: Callable[[], torch.nn.Module] = DigitsMLP,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    eval_every: int | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train a fresh model for ``total_steps`` updates and return its :class:`History`.
+
+    ``lr`` is a constant or a schedule ``lr(step) -> float``: update ``step`` (counted from
+    0) uses ``lr(step)``. The model's initial weights and the order of the minibatches
+    depend only on ``seed``, so two runs that differ only in the schedule see the same
+    data in the same order. Training stops early if the loss becomes inf or NaN.
+    """
+    schedule = _as_schedule(lr)
+    device = torch.device(device) if device is not None else pick_device()
+    data = (data if data is not None else load_digits()).to(device)
+    generator = seed_everything(seed)
+    model = model_fn().to(device)
+    params = model.parameters()
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=0.0, momentum=momentum, weight_decay=weight_decay)
+    elif optimizer in ("adam", "adamw"):
+        opt = torch.optim.AdamW(params, lr=0.0, betas=betas, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+
+    n = len(data.x_train)
+    if batch_size > n:
+        raise ValueError(f"batch_size={batch_size} is larger than the training set ({n})")
+    history = History()
+    order = torch.randperm(n, generator=generator)
+    cursor = 0
+    bar = _progress(total_steps, progress, desc=f"lr={schedule(0):.3g}")
+    for step in range(total_steps):
+        if cursor + batch_size > n:  # next epoch: a new shuffle, drop the ragged end
+            order, cursor = torch.randperm(n, generator=generator), 0
+        idx = order[cursor:cursor + batch_size].to(device)
+        cursor += batch_size
+
+        step_lr = float(schedule(step))
+        for group in opt.param_groups:
+            group["lr"] = step_lr
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        loss_value = loss.item()
+        history.lr.append(step_lr)
+        history.loss.append(loss_value)
+        if not math.isfinite(loss_value):
+            history.diverged = True
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+        if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
+            history.val_steps.append(step + 1)
+            history.val_loss.append(evaluate(model, data))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: DigitsData) -> float:
+    """Validation cross-entropy of ``model``."""
+    model.eval()
+    loss = F.cross_entropy(model(data.x_val), data.y_val).item()
+    model.train()
+    return loss
+
+
+def lr_sweep(lrs: Sequence[float], total_steps: int, **train_kwargs) -> dict[float, History]:
+    """Train one model per constant learning rate, each from the same seed."""
+    data = train_kwargs.pop("data", None)
+    device = train_kwargs.get("device")
+    data = data if data is not None else load_digits(device or pick_device())
+    return {lr: train(lr, total_steps, data=data, **train_kwargs) for lr in lrs}

@@ -1,0 +1,107 @@
+# %% [markdown]
+# # 00 · Start here
+#
+# Welcome to **LR Schedules**, a short course on the one hyperparameter that decides
+# whether a network trains at all: the learning rate, and how it should change during a run.
+#
+# | notebook | what you will derive and build |
+# |---|---|
+# | 01 · Why the learning rate matters | gradient descent on a quadratic by hand; the largest stable step; a real model that falls, stalls or blows up |
+# | 02 · Constant and step schedules | step, multistep and exponential decay, checked against PyTorch |
+# | 03 · Cosine annealing | a decay that starts and ends flat; warm restarts |
+# | 04 · Warmup | linear warmup, warmup + cosine, warmup-stable-decay |
+# | 05 · Batch size and the learning rate | the linear and square-root scaling rules, and where they break |
+# | 06 · Diagnosing training | telling diverged, stalled and healthy runs apart; the LR range test |
+# | 07 · Capstone | design a schedule that reaches a target loss on a fixed budget |
+#
+# Each notebook derives an idea on paper, turns it into a small function that **you** write,
+# and then shows the idea on a real model you train in seconds.
+#
+# ## How the exercises work
+#
+# * A cell that says `# YOUR CODE HERE` and `raise NotImplementedError()` is yours: replace
+#   both lines with your code.
+# * The cell after it holds **tests**. Run it: silence means it passed; an `AssertionError`
+#   tells you what was expected and what your code returned. Do not edit test cells: when
+#   your work is graded they are restored, and more tests you cannot see (*hidden tests*)
+#   are added. They try other values and the edge cases, so code that only matches the
+#   visible examples will not pass them.
+# * Before you hand in, restart the kernel and run everything (*Kernel → Restart Kernel and
+#   Run All Cells*), so the notebook works top to bottom and not only in the order you ran it.
+#
+# ## Checking your work
+#
+# From a terminal at the root of the course repository:
+#
+# ```bash
+# bin/check course/00-start-here/00-start-here.ipynb
+# ```
+#
+# It grades the notebook exactly as your instructor's autograder would (hidden tests
+# included, when the course's `solutions/` folder is present), prints a line per test with
+# the reason for each failure, and writes an HTML feedback page. Save the notebook first:
+# `check` reads what is on disk.
+
+# %% [markdown]
+# ## Your machine
+#
+# The course picks the fastest device it finds: an NVIDIA GPU (`cuda`), then Apple's
+# GPU (`mps`), then the CPU. Every experiment is small enough for a laptop CPU; a GPU makes
+# the larger sweeps faster but changes no conclusion. Set the environment variable
+# `LRCOURSE_DEVICE=cpu` before starting JupyterLab to force the CPU.
+
+# %% nbgrader={"grade_id": "setup", "locked": true}
+import numpy as np
+import torch
+
+import lrcourse
+
+device = lrcourse.pick_device()
+print(f"PyTorch {torch.__version__}, training on: {device}")
+if lrcourse.quick_mode():
+    print("Quick mode: experiments are shortened (grading or CI).")
+
+# %% [markdown]
+# ## A one-point warm-up
+#
+# Every method in this course is a variation of one line. Gradient descent moves the
+# parameters $w$ a small step against the gradient $g = \nabla L(w)$ of the loss:
+#
+# $$ w_{t+1} = w_t - \eta_t \, g_t $$
+#
+# where $\eta_t$ is the **learning rate** used by update $t$. A *schedule* is nothing more
+# than the rule that picks $\eta_t$ for each $t$.
+#
+# **Exercise.** Write `sgd_update(w, grad, lr)` that returns the new parameters. It must work
+# for plain floats and for NumPy arrays, and must not modify `w` in place.
+
+# %% nbgrader={"grade_id": "sgd_update", "solution": true}
+def sgd_update(w, grad, lr):
+    """One step of gradient descent: return w - lr * grad (a new value, w is unchanged)."""
+    ### BEGIN SOLUTION
+    return w - lr * grad
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade_id": "test_sgd_update", "grade": true, "points": 1}
+from lrcourse.checks import assert_close
+
+assert_close(sgd_update(1.0, 2.0, 0.1), 0.8, "sgd_update(1.0, 2.0, 0.1)",
+             hint="the step goes against the gradient: w - lr * grad")
+w = np.array([1.0, -1.0])
+new_w = sgd_update(w, np.array([0.5, 0.5]), 0.2)
+assert_close(new_w, [0.9, -1.1], "sgd_update on arrays")
+assert np.array_equal(w, [1.0, -1.0]), "sgd_update changed w in place; return a new array instead"
+### BEGIN HIDDEN TESTS
+assert_close(sgd_update(3.0, -4.0, 0.5), 5.0, "sgd_update(3.0, -4.0, 0.5)",
+             hint="a negative gradient means the step goes up")
+assert_close(sgd_update(2.5, 7.0, 0.0), 2.5, "sgd_update with lr = 0")
+w = np.array([0.0, 1.0, 2.0])
+assert_close(sgd_update(w, np.array([1.0, 2.0, 3.0]), 0.01), [-0.01, 0.98, 1.97], "sgd_update on 3 values")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run the test cell. If it printed nothing, you have your first point. Now save the
+# notebook and try `bin/check` on it from a terminal to see what a graded report looks like.
+#
+# Next: **01 · Why the learning rate matters**.
