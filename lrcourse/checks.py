@@ -26,8 +26,10 @@ def _fmt(x) -> str:
     return repr(x)
 
 
-def _as_floats(value, what: str) -> list[float]:
+def _as_floats(value, what: str) -> tuple[list[float], tuple]:
     try:
+        if np.asarray(value).dtype.kind in "USV":  # "0.1" is text, not a number
+            raise TypeError
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise AssertionError(f"{what} returned {value!r} ({type(value).__name__}); expected a number "

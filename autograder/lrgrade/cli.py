@@ -178,8 +178,8 @@ def cmd_grade(args) -> int:
                         shutil.copyfile(html, dest)
                 rows.append(result)
             r = rows[-1]
-            failed = [t.grade_id for t in r.tests if not t.passed]
-            detail = r.status if r.status != "graded" else (f"failed: {', '.join(failed)}" if failed else "all passed")
+            failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed]
+            detail = r.status if r.status != "graded" else (f"failed: {'; '.join(failed)}" if failed else "all passed")
             print(f"  {student:<20} {a:<28} {r.score:>5g}/{r.max_score:<4g} {detail}")
     csv_path = out / "grades.csv"
     with csv_path.open("w", newline="") as fh:

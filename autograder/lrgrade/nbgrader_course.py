@@ -146,18 +146,19 @@ def _failure_messages(autograded: Path, cell_timeout: int | None) -> dict[str, s
         meta = cell.metadata.get("nbgrader", {})
         if not meta.get("grade") or cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "error":
-                continue
-            ename, evalue = out.get("ename", "Error"), str(out.get("evalue", "")).strip()
-            if ename == "CellTimeoutError":
-                limit = f" ({cell_timeout} s)" if cell_timeout else ""
-                messages[meta["grade_id"]] = f"timed out{limit}: does your code loop forever?"
-            elif ename == "AssertionError":
-                messages[meta["grade_id"]] = evalue or "an assert failed (it has no message)"
-            else:
-                messages[meta["grade_id"]] = f"{ename}: {evalue}" if evalue else ename
-            break
+        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        if not errors:
+            continue
+        # A timeout shows as KeyboardInterrupt (the interrupt) followed by CellTimeoutError.
+        if any(out.get("ename") == "CellTimeoutError" for out in errors):
+            limit = f" ({cell_timeout} s)" if cell_timeout else ""
+            messages[meta["grade_id"]] = f"timed out{limit}: does your code loop forever?"
+            continue
+        ename, evalue = errors[0].get("ename", "Error"), str(errors[0].get("evalue", "")).strip()
+        if ename == "AssertionError":
+            messages[meta["grade_id"]] = evalue or "an assert failed (it has no message)"
+        else:
+            messages[meta["grade_id"]] = f"{ename}: {evalue}" if evalue else ename
     return messages
 
 

@@ -1,0 +1,105 @@
+"""Interactive widgets for the notebooks (ipywidgets 8).
+
+Each widget's drawing is a plain function (``render_*``) that takes the slider values
+and an Axes and returns the Axes, so it can be tested and reused without a browser. The
+widget only wires sliders to it. ipywidgets is imported inside the widget functions, so
+importing this module (or ``lrcourse``) never needs it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from .plots import _axes, plot_trajectory
+
+TrajectoryFn = Callable[[float, float, float, int], "np.ndarray"]
+
+
+def _regime(factor: float) -> str:
+    size = abs(factor)
+    if math.isclose(size, 1.0, rel_tol=0.0, abs_tol=1e-12):
+        return "stays put (lr = 0)" if factor > 0 else "oscillates forever (lr = 2/λ)"
+    if size > 1.0:
+        return "diverges"
+    if factor < 0:
+        return "converges, overshooting each step"
+    if factor == 0:
+        return "lands on the minimum in one step (lr = 1/λ)"
+    return "converges" if size < 0.9 else "converges slowly"
+
+
+def render_quadratic(trajectory_fn: TrajectoryFn, lr: float, lam: float, x0: float, steps: int, ax=None):
+    """Draw gradient descent on f(x) = lam * x**2 / 2 and return the Axes.
+
+    Calls ``trajectory_fn(x0, lam, lr, steps)`` and draws the values it returns (x_t
+    against t) as the first line, with the envelope ``±|x0| * |1 - lr*lam|**t`` that
+    the derivation predicts (dashed) and the minimum x = 0. The title gives the factor
+    ``1 - lr*lam`` and what it implies. When the values grow past 10 |x0| the y axis
+    switches to a symmetric log scale so a divergence stays readable.
+    """
+    ax = _axes(ax, figsize=(7.0, 4.0))
+    xs = np.asarray(trajectory_fn(x0, lam, lr, steps), dtype=np.float64).reshape(-1)
+    factor = 1.0 - lr * lam
+    plot_trajectory(xs, ax=ax, label="your trajectory $x_t$")
+    t = np.arange(len(xs))
+    with np.errstate(over="ignore", invalid="ignore"):
+        envelope = abs(x0) * np.abs(factor) ** t
+    envelope = np.where(np.isfinite(envelope), envelope, np.nan)
+    ax.plot(t, envelope, linestyle="--", color="gray", linewidth=1,
+            label=r"$\pm|x_0|\,|1-\eta\lambda|^t$")
+    ax.plot(t, -envelope, linestyle="--", color="gray", linewidth=1)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    finite = xs[np.isfinite(xs)]
+    scale = max(abs(x0), 1e-12)
+    if finite.size and np.abs(finite).max() > 10 * scale:
+        ax.set_yscale("symlog", linthresh=scale)
+    else:
+        ax.set_ylim(-1.25 * scale, 1.25 * scale)
+    ax.set_title(f"lr = {lr:.4g}, λ = {lam:g}: factor 1 - lr·λ = {factor:.3f}, {_regime(factor)}\n"
+                 f"(stable for 0 < lr < 2/λ = {2 / lam:.4g})", fontsize="medium")
+    ax.legend(fontsize="small", loc="upper right")
+    return ax
+
+
+def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float = 1.0, steps: int = 30,
+                       lr: float | None = None):
+    """A learning-rate slider over gradient descent on f(x) = lam * x**2 / 2.
+
+    The slider is logarithmic, from 1/100 of the stable limit 2/lam to twice it; moving
+    it redraws :func:`render_quadratic` with your ``trajectory_fn(x0, lam, lr, steps)``.
+    Returns the widget (a VBox); display it by making it the last line of a cell.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    limit = 2.0 / lam
+    slider = widgets.FloatLogSlider(
+        value=lr if lr is not None else 0.8 * limit, base=10,
+        min=math.log10(limit / 100), max=math.log10(2 * limit), step=0.005,
+        description="lr", readout_format=".4f", continuous_update=True,
+        layout=widgets.Layout(width="60%"),
+    )
+    out = widgets.Output()
+
+    def draw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7.0, 4.0))
+            render_quadratic(trajectory_fn, slider.value, lam, x0, steps, ax=ax)
+            fig.tight_layout()
+            display(fig)
+            plt.close(fig)
+
+    slider.observe(draw, names="value")
+    draw()
+    hint = widgets.HTML(f"Drag the learning rate. The dashed line is what the derivation predicts; "
+                        f"Beyond 2/λ = {limit:g} it diverges.")
+    box = widgets.VBox([hint, slider, out])
+    box.slider, box.output, box.redraw = slider, out, draw  # handles for tests and curious users
+    return box
+
+
+__all__ = ["render_quadratic", "quadratic_explorer"]

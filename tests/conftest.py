@@ -1,0 +1,25 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "autograder"))
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def lrgrade(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the lrgrade command line as a user would, from the repository root."""
+    full_env = dict(os.environ)
+    full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "lrgrade.cli", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_lrgrade():
+    return lrgrade

@@ -1,0 +1,165 @@
+"""End-to-end tests of the release, check and grade tools, on real nbgrader."""
+import csv
+import filecmp
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, lrgrade
+from lrgrade.notebooks import assignments, build_notebook, source_path, write_notebook
+
+SOLUTIONS = ROOT / "solutions"
+COURSE = ROOT / "course"
+ASSIGNMENTS = assignments(SOLUTIONS)
+
+
+def _built(a: str, dest: Path) -> Path:
+    write_notebook(build_notebook(source_path(a), a), dest)
+    return dest
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and "feedback" not in p.parts and ".ipynb_checkpoints" not in p.parts)
+
+
+def test_course_is_exactly_what_release_generates(tmp_path):
+    out = tmp_path / "course"
+    proc = lrgrade("release", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert _files(out) == _files(COURSE), "course/ has other files than the release step makes: run bin/release"
+    for rel in _files(out):
+        assert filecmp.cmp(out / rel, COURSE / rel, shallow=False), (
+            f"course/{rel} differs from what the release step generates from solutions/: run bin/release")
+
+
+def test_every_assignment_has_visible_and_hidden_tests():
+    assert ASSIGNMENTS[:2] == ["00-start-here", "01-why-lr-matters"]
+    for a in ASSIGNMENTS:
+        nb = build_notebook(source_path(a), a)
+        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        assert graded and solutions, f"{a} has no exercises"
+        for cell in graded:
+            head = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            assert "assert" in head, f"{a}/{cell.id}: no visible test to learn from"
+        assert any("### BEGIN HIDDEN TESTS" in c.source for c in graded), f"{a} has no hidden tests"
+    released = json.loads((COURSE / "01-why-lr-matters" / "01-why-lr-matters.ipynb").read_text())
+    text = json.dumps(released)
+    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+
+
+# -- grade: a class of two students over every assignment ------------------------------------
+@pytest.fixture(scope="module")
+def whole_class(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("class")
+    subs = tmp / "submissions"
+    for a in ASSIGNMENTS:
+        _built(a, subs / "solved" / a / f"{a}.ipynb")  # nbgrader's layout: <student>/<A>/<A>.ipynb
+        (subs / "blank").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(COURSE / a / f"{a}.ipynb", subs / "blank" / f"{a}.ipynb")  # flat, as from an LMS
+    proc = lrgrade("grade", str(subs), "--out", str(tmp / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with (tmp / "out" / "grades.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return rows, proc.stdout, tmp
+
+
+def test_each_solution_scores_full_marks(whole_class):
+    rows, out, _ = whole_class
+    solved = {r["assignment"]: r for r in rows if r["student"] == "solved"}
+    assert sorted(solved) == ASSIGNMENTS
+    for a, r in solved.items():
+        assert r["status"] == "graded", f"{a}: {r['status']}"
+        assert float(r["max_score"]) > 0
+        assert float(r["score"]) == float(r["max_score"]), f"{a}: solution scored {r['score']}/{r['max_score']}\n{out}"
+
+
+def test_each_blank_notebook_grades_to_zero(whole_class):
+    rows, out, _ = whole_class
+    blank = {r["assignment"]: r for r in rows if r["student"] == "blank"}
+    assert sorted(blank) == ASSIGNMENTS
+    for a, r in blank.items():
+        assert r["status"] == "graded", f"{a}: {r['status']}"
+        assert float(r["score"]) == 0, f"{a}: a blank notebook scored {r['score']}\n{out}"
+
+
+def test_feedback_is_written_per_student(whole_class):
+    _, _, tmp = whole_class
+    for student in ("solved", "blank"):
+        for a in ASSIGNMENTS:
+            html = tmp / "out" / "feedback" / student / f"{a}.html"
+            assert html.is_file() and html.stat().st_size > 1000
+
+
+def test_grade_reports_loops_and_broken_folders_without_stopping(tmp_path):
+    a = "00-start-here"
+    subs = tmp_path / "subs"
+    _built(a, subs / "alice" / a / f"{a}.ipynb")
+    shutil.copytree(COURSE / a, subs / "bob" / a)
+    looping = json.loads((COURSE / a / f"{a}.ipynb").read_text())
+    for cell in looping["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "sgd_update":
+            cell["source"] = "def sgd_update(w, grad, lr):\n    while True:\n        pass\n"
+    (subs / "carol").mkdir(parents=True)
+    (subs / "carol" / f"{a}.ipynb").write_text(json.dumps(looping))
+    (subs / "dave").mkdir()                                        # handed in nothing
+    (subs / "erin").mkdir()
+    (subs / "erin" / f"{a}.ipynb").write_text('{"cells": [ oops')  # malformed JSON
+    proc = lrgrade("grade", str(subs), "--assignment", a, "--out", str(tmp_path / "out"),
+                   "--cell-timeout", "15")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with (tmp_path / "out" / "grades.csv").open() as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert {s: float(r["score"]) for s, r in rows.items()} == {
+        "alice": 1, "bob": 0, "carol": 0, "dave": 0, "erin": 0}, proc.stdout
+    assert rows["carol"]["status"] == "graded"
+    assert "timed out" in proc.stdout
+    assert rows["dave"]["status"].startswith("missing")
+    assert "malformed JSON" in rows["erin"]["status"]
+    assert (subs / "erin" / f"{a}.ipynb").read_text() == '{"cells": [ oops', "submissions must never change"
+
+
+# -- check: one notebook, for a student -----------------------------------------------------
+def test_check_solved_copy_saved_anywhere(tmp_path):
+    a = "01-why-lr-matters"
+    nb = _built(a, tmp_path / "Downloads" / f"{a} (1).ipynb")
+    proc = lrgrade("check", str(nb))
+    assert proc.returncode == 0, proc.stderr
+    total = [ln for ln in proc.stdout.splitlines() if ln.startswith("total:")][0]
+    got, _, full = total.removeprefix("total: ").partition(" / ")
+    assert float(got) == float(full) > 0, proc.stdout
+    assert "FAILED" not in proc.stdout
+    assert (tmp_path / "Downloads" / "feedback" / f"{a} (1).html").is_file()
+
+
+def test_check_blank_copy_scores_zero_with_reasons(tmp_path):
+    a = "01-why-lr-matters"
+    nb = tmp_path / f"{a}.ipynb"
+    shutil.copyfile(COURSE / a / f"{a}.ipynb", nb)
+    proc = lrgrade("check", str(nb))
+    assert proc.returncode == 0, proc.stderr
+    assert "total: 0 / " in proc.stdout, proc.stdout
+    assert "FAILED: NotImplementedError" in proc.stdout
+    assert "passed" not in proc.stdout.replace("all passed", "")
+
+
+def test_check_without_solutions_runs_visible_tests_only(tmp_path):
+    a = "00-start-here"
+    nb = _built(a, tmp_path / f"{a}.ipynb")
+    proc = lrgrade("check", str(nb), env={"LRGRADE_SOLUTIONS": str(tmp_path / "no-solutions-here")})
+    assert proc.returncode == 0, proc.stderr
+    assert "only the visible tests ran" in proc.stdout
+    assert "total: 1 / 1" in proc.stdout
+
+
+def test_check_rejects_a_malformed_notebook_clearly(tmp_path):
+    bad = tmp_path / "00-start-here.ipynb"
+    bad.write_text("{ this is not json")
+    proc = lrgrade("check", str(bad))
+    assert proc.returncode == 2
+    assert "malformed JSON" in proc.stderr
+    missing = lrgrade("check", str(tmp_path / "nope.ipynb"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
