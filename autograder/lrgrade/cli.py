@@ -5,6 +5,7 @@
     lrgrade check NOTEBOOK        grade one notebook locally and explain every test
     lrgrade grade SUBMISSIONS     autograde a class: feedback per student and grades.csv
     lrgrade course-dir DIR        a ready nbgrader course directory (formgrader, exchange)
+    lrgrade mutate [ASSIGNMENT]   do the graded tests catch small bugs in the solutions?
 """
 from __future__ import annotations
 
@@ -122,22 +123,27 @@ def cmd_check(args) -> int:
 
 
 # -- grade: a whole class, for an instructor ----------------------------------------------
-def _collect(student_dir: Path, known: list[str]) -> tuple[dict[str, Path], list[str]]:
-    """The student's notebook for each assignment, and problems to report."""
-    found: dict[str, Path] = {}
-    problems: list[str] = []
+def _collect(student_dir: Path, known: list[str]) -> tuple[dict[str, Path | NotebookError], list[str]]:
+    """Each assignment's notebook in a student's folder (or why it cannot be read), and
+    notes about files that belong to no assignment."""
+    found: dict[str, Path | NotebookError] = {}
+    notes: list[str] = []
     notebooks = sorted(p for p in student_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     for path in notebooks:
         try:
-            a = assignment_of(read_any(path), path, known)
+            nb, error = read_any(path), None
         except NotebookError as err:
-            problems.append(str(err).replace(str(student_dir) + "/", ""))
+            nb, error = None, err
+        try:
+            a = assignment_of(nb, path, known)
+        except NotebookError as err:
+            notes.append(str(error or err))
             continue
-        if a in found:
-            problems.append(f"{path.name}: a second notebook for {a}; graded {found[a].name}")
+        if isinstance(found.get(a), Path):
+            notes.append(f"{path.name}: a second notebook for {a}; graded {found[a].name}")
             continue
-        found[a] = path
-    return found, problems
+        found[a] = error or path
+    return found, notes
 
 
 def cmd_grade(args) -> int:
@@ -161,13 +167,16 @@ def cmd_grade(args) -> int:
           f"({'with' if hidden else 'WITHOUT'} hidden tests)")
     for sdir in students:
         student = sdir.name
-        found, problems = _collect(sdir, known)
+        found, notes = _collect(sdir, known)
         for a in known:
-            if a not in found:
-                status = "missing: no notebook for this assignment" + (f" ({'; '.join(problems)})" if problems else "")
-                rows.append(course.result(student, a, status))
+            entry = found.get(a)
+            if entry is None:
+                rows.append(course.result(student, a, "missing: no notebook for this assignment"
+                                          + (f" ({'; '.join(notes)})" if notes else "")))
+            elif isinstance(entry, NotebookError):
+                rows.append(course.result(student, a, f"not graded: {entry}"))
             else:
-                course.submit(student, a, read_any(found[a]))
+                course.submit(student, a, read_any(entry))
                 status = course.autograde(student, a, timeout=args.notebook_timeout)
                 result = course.result(student, a, status)
                 if not status:
@@ -193,6 +202,24 @@ def cmd_grade(args) -> int:
     return 0
 
 
+# -- mutate: are the tests strong enough? ------------------------------------------------
+def cmd_mutate(args) -> int:
+    from . import mutate
+    try:
+        report = mutate.run_mutation_check(args.assignment or None, min_share=args.min_share,
+                                           time_limit=args.time_limit, jobs=args.jobs)
+    except ValueError as err:
+        print(f"lrgrade mutate: {err}", file=sys.stderr)
+        return 2
+    print(mutate.format_report(report, verbose=args.verbose))
+    if args.json:
+        import json
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
+    if report.errors:
+        return 2
+    return 0 if report.share >= args.min_share else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lrgrade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,6 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("course-dir", help="write an nbgrader course directory for formgrader/exchange")
     p.add_argument("directory")
     p.set_defaults(func=cmd_course_dir)
+    p = sub.add_parser("mutate", help="mutation check: do the graded tests catch small bugs in the solutions?")
+    p.add_argument("assignment", nargs="*", help="NN-topic or a path to a source (default: all of solutions/)")
+    p.add_argument("--min-share", type=float, default=0.9,
+                   help="exit 1 if fewer of the mutants are caught (default 0.9)")
+    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per mutant (default 5)")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks checked at once (default: CPU count)")
+    p.add_argument("--json", help="also write the full results to this file")
+    p.add_argument("-v", "--verbose", action="store_true", help="list caught mutants too, and why")
+    p.set_defaults(func=cmd_mutate)
     for p in (sub.choices["check"], sub.choices["grade"]):
         p.add_argument("--cell-timeout", type=int, default=None,
                        help="seconds per cell (default: autograder/nbgrader_config.py)")

@@ -121,15 +121,15 @@ def read_any(path: Path) -> nbformat.NotebookNode:
         return nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
         raise NotebookError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise NotebookError(f"{path}: not a notebook (malformed JSON: {err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError) as err:
+        raise NotebookError(f"{path.name}: not a notebook (malformed JSON)") from err
     except Exception as err:  # nbformat raises several kinds for a broken file
-        raise NotebookError(f"{path}: not a readable notebook ({type(err).__name__}: {err})") from None
+        raise NotebookError(f"{path.name}: not a readable notebook ({type(err).__name__}: {err})") from err
 
 
-def assignment_of(nb: nbformat.NotebookNode, path: Path, known: list[str]) -> str:
+def assignment_of(nb: nbformat.NotebookNode | None, path: Path, known: list[str]) -> str:
     """Which assignment a notebook belongs to: its metadata, else its file name."""
-    meta = nb.metadata.get(METADATA_KEY, {})
+    meta = nb.metadata.get(METADATA_KEY, {}) if nb is not None else {}
     name = meta.get("assignment") if isinstance(meta, dict) else None
     if name in known:
         return name
@@ -138,6 +138,6 @@ def assignment_of(nb: nbformat.NotebookNode, path: Path, known: list[str]) -> st
         if stem.startswith(candidate) or stem.startswith(candidate[:2] + "-"):
             return candidate
     raise NotebookError(
-        f"{path}: cannot tell which assignment this is (known: {', '.join(known)}). "
+        f"{Path(path).name}: cannot tell which assignment this is (known: {', '.join(known)}). "
         "Was it saved from a course notebook?"
     )
