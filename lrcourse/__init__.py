@@ -4,10 +4,12 @@ Notebooks import from here instead of copying code: the device and seeding helpe
 the shipped data sets, the small models, the training loop, plots, widgets, and the
 assertion helpers used by the graded test cells.
 """
-from .runtime import pick_device, quick_mode, seed_everything
+from .runtime import pick_device, quick_mode, seed_everything, set_cpu_threads
 from .data import DigitsData, data_dir, load_digits
 from .models import DigitsMLP
 from .train import History, train, lr_sweep
+
+set_cpu_threads()
 
 __all__ = [
     "pick_device", "quick_mode", "seed_everything",

@@ -49,31 +49,42 @@ def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_loss_curves(histories: Mapping, ax=None, title: str | None = None, logy: bool = True,
-                     smooth: int = 1):
+                     smooth: int = 1, clip: float | None = None):
     """Training loss against the update number, one line per run.
 
     ``histories`` maps a label (or a learning rate, shown as ``lr=...``) to a
     :class:`lrcourse.train.History`. A run that stopped because its loss became inf or
     NaN (``History.diverged``) is marked with an x at its last finite loss and
     "(diverged)" in the legend. ``smooth`` > 1 draws a trailing running mean of that many
-    updates instead of the raw, noisy minibatch losses. Draws exactly one line per run.
+    updates instead of the raw, noisy minibatch losses. ``clip`` draws losses above it at
+    ``clip`` (the top of the plot), so one run that blows up to 1e25 does not squash the
+    others; a clipped run's legend entry gives its peak. Draws exactly one line per run.
     """
     ax = _axes(ax)
     for key, history in histories.items():
         loss = _running_mean(_finite(history.loss), int(smooth))
         steps = np.arange(len(loss))
         label = _label(key)
-        kwargs = {}
+        notes = []
         if history.diverged:
-            label += " (diverged)"
-            finite = np.flatnonzero(np.isfinite(loss))
-            if finite.size:
-                kwargs = dict(marker="x", markevery=[int(finite[-1])], markersize=10, markeredgewidth=2)
+            notes.append("diverged")
+        if clip is not None and np.nanmax(loss, initial=-np.inf) > clip:
+            notes.append(f"peak {np.nanmax(loss):.0e}")
+            loss = np.where(loss > clip, clip, loss)
+        if notes:
+            label += f" ({', '.join(notes)})"
+        kwargs = {}
+        finite = np.flatnonzero(np.isfinite(loss))
+        if history.diverged and finite.size:
+            kwargs = dict(marker="x", markevery=[int(finite[-1])], markersize=10, markeredgewidth=2)
         ax.plot(steps, loss, label=label, linewidth=1.2, **kwargs)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("update (step)")
-    ax.set_ylabel("training loss" + (f" (mean of last {smooth})" if smooth > 1 else ""))
+    ylabel = "training loss" + (f" (mean of last {smooth})" if smooth > 1 else "")
+    ax.set_ylabel(ylabel + (f", clipped at {clip:g}" if clip is not None else ""))
+    if clip is not None:
+        ax.set_ylim(top=clip * (3.0 if logy else 1.05))
     if title:
         ax.set_title(title)
     if histories:

@@ -59,7 +59,7 @@ def render_quadratic(trajectory_fn: TrajectoryFn, lr: float, lam: float, x0: flo
         ax.set_ylim(-1.25 * scale, 1.25 * scale)
     ax.set_title(f"lr = {lr:.4g}, λ = {lam:g}: factor 1 - lr·λ = {factor:.3f}, {_regime(factor)}\n"
                  f"(stable for 0 < lr < 2/λ = {2 / lam:.4g})", fontsize="medium")
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="best")
     return ax
 
 

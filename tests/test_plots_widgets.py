@@ -181,3 +181,15 @@ def test_quadratic_explorer_builds_a_widget():
     slider.value = 0.51
     assert seen[-1] == pytest.approx(0.51)  # moving the slider redraws
     assert plt.get_fignums() == []  # figures are closed after being shown
+
+
+def test_loss_curves_clip_keeps_the_others_readable():
+    hs = {0.1: _history([2.3, 1.0, 0.5]), 3.0: _history([2.3, 1e5, 1e25, math.inf], diverged=True)}
+    ax = plots.plot_loss_curves(hs, clip=1e3)
+    healthy, blown = ax.lines
+    np.testing.assert_allclose(healthy.get_ydata(), [2.3, 1.0, 0.5])
+    np.testing.assert_allclose(np.asarray(blown.get_ydata(), dtype=float)[:3], [2.3, 1e3, 1e3])
+    assert "diverged" in blown.get_label() and "peak 1e+25" in blown.get_label()
+    assert list(blown.get_markevery()) == [2]
+    assert 1e3 < ax.get_ylim()[1] < 1e4
+    assert "clipped" in ax.get_ylabel()
