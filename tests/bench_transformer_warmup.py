@@ -86,7 +86,7 @@ def run_one(cfg: dict) -> dict:
     schedule = make_schedule(cfg["kind"], cfg["peak"], cfg["steps"], cfg["warmup"])
     start = time.perf_counter()
     h = train_lm(schedule, cfg["steps"], seed=cfg["seed"], device="cpu", corpus=_CORPUS,
-                 eval_every=cfg["steps"], progress=False)
+                 betas=(0.9, cfg.get("beta2", 0.999)), eval_every=cfg["steps"], progress=False)
     seconds = time.perf_counter() - start
     loss = h.loss
     smooth = [sum(loss[max(0, i - 9):i + 1]) / len(loss[max(0, i - 9):i + 1]) for i in range(len(loss))]
@@ -129,14 +129,15 @@ def run_all(cfgs: list[dict], jobs: int, threads: int, out: Path | None) -> list
 
 # --------------------------------------------------------------------------- reports
 def _label(r: dict) -> str:
-    return f"{r['steps']} steps peak {r['peak']:g} W={r['warmup']} {r['kind']}"
+    beta2 = r.get("beta2", 0.999)
+    return f"{r['steps']} steps peak {r['peak']:g} W={r['warmup']} {r['kind']}" + (f" b2={beta2:g}" if beta2 != 0.999 else "")
 
 
 def report(results: list[dict]) -> None:
     groups: dict[tuple, list[dict]] = {}
     for r in results:
-        groups.setdefault((r["steps"], r["peak"], r["kind"], r["warmup"]), []).append(r)
-    print(f"\n{'steps':>5} {'peak':>6} {'decay':<9}{'W':>4} | {'final loss per seed':<24}| {'mean':>6} "
+        groups.setdefault((r["steps"], r.get("beta2", 0.999), r["peak"], r["kind"], r["warmup"]), []).append(r)
+    print(f"\n{'steps':>5} {'beta2':>5} {'peak':>6} {'decay':<9}{'W':>4} | {'final loss per seed':<24}| {'mean':>6} "
           f"{'val':>6} | {'max rise per seed':<18}| diverged")
     for key in sorted(groups):
         rs = sorted(groups[key], key=lambda r: r["seed"])
@@ -145,7 +146,7 @@ def report(results: list[dict]) -> None:
         vals = [r["val"] for r in rs]
         vmean = statistics.fmean(vals) if all(map(math.isfinite, vals)) else math.inf
         rises = " ".join(f"{r['rise']:4.2f}" for r in rs)
-        print(f"{key[0]:>5} {key[1]:>6g} {key[2]:<9}{key[3]:>4} | "
+        print(f"{key[0]:>5} {key[1]:>5g} {key[2]:>6g} {key[3]:<9}{key[4]:>4} | "
               f"{' '.join(f'{v:6.3f}' for v in finals):<24}| {mean:6.3f} {vmean:6.3f} | "
               f"{rises:<18}| {sum(r['div'] for r in rs)}/{len(rs)}")
 
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=None,
                         help="decays (default: constant cosine for warmup, all for schedules)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--beta2", type=float, default=0.999, help="AdamW's beta2 (beta1 is 0.9)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
@@ -187,10 +189,11 @@ def main() -> None:
         kinds = args.kinds or ["constant", "cosine"]
         cfgs = [dict(steps=args.steps, peak=p, kind=k, warmup=w, seed=s)
                 for p in args.peaks for k in kinds for w in args.warmup for s in args.seeds]
+        cfgs = [dict(c, beta2=args.beta2) for c in cfgs]
     else:
         kinds = args.kinds or ["constant", "step", "cosine", "linear", "linear0"]
         warmup = args.warmup[-1]
-        cfgs = [dict(steps=args.steps, peak=p, kind=k, warmup=warmup, seed=s)
+        cfgs = [dict(steps=args.steps, peak=p, kind=k, warmup=warmup, seed=s, beta2=args.beta2)
                 for p in args.peaks for k in kinds for s in args.seeds]
     report(run_all(cfgs, args.jobs, args.threads, args.out))
 

@@ -211,6 +211,9 @@ def cmd_mutate(args) -> int:
     except ValueError as err:
         print(f"lrgrade mutate: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("lrgrade mutate: interrupted", file=sys.stderr)
+        return 130
     print(mutate.format_report(report, verbose=args.verbose))
     if args.json:
         import json
