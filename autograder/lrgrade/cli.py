@@ -87,7 +87,10 @@ def _print_table(result: NotebookResult) -> None:
     print(f"{'test':<{width}}  points  result")
     for t in result.tests:
         pts = f"{t.score:g}/{t.max_score:g}"
-        verdict = "passed" if t.passed else f"FAILED: {t.message or 'failed'}"
+        if t.manual:
+            verdict = t.message or "graded by your instructor"
+        else:
+            verdict = "passed" if t.passed else f"FAILED: {t.message or 'failed'}"
         print(f"{t.grade_id:<{width}}  {pts:>6}  {verdict}")
 
 
@@ -111,6 +114,9 @@ def cmd_check(args) -> int:
             print(f"could not grade it: {status}")
         _print_table(result)
         print(f"total: {result.score:g} / {result.max_score:g}")
+        if result.pending_manual:
+            print(f"note: {result.pending_manual:g} points are for written answers, graded by a person "
+                  "(not included above).")
         if not hidden:
             print("note: solutions/ is not here, so only the visible tests ran; "
                   "your instructor's grade also runs hidden tests.")
@@ -187,15 +193,18 @@ def cmd_grade(args) -> int:
                         shutil.copyfile(html, dest)
                 rows.append(result)
             r = rows[-1]
-            failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed]
+            failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed and not t.manual]
             detail = r.status if r.status != "graded" else (f"failed: {'; '.join(failed)}" if failed else "all passed")
+            if r.pending_manual:
+                detail += f"; {r.pending_manual:g} points await manual grading"
             print(f"  {student:<20} {a:<28} {r.score:>5g}/{r.max_score:<4g} {detail}")
     csv_path = out / "grades.csv"
     with csv_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", "assignment", "score", "max_score", "status"])
+        writer.writerow(["student", "assignment", "score", "max_score", "pending_manual", "status"])
         for r in rows:
-            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status])
+            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
+                             f"{r.pending_manual:g}", r.status])
     total = {s.name: sum(r.score for r in rows if r.student == s.name) for s in students}
     print(f"grades: {csv_path}\nfeedback: {out / 'feedback'}/<student>/<assignment>.html")
     print("totals: " + ", ".join(f"{s}={v:g}" for s, v in total.items()))

@@ -28,6 +28,7 @@ class TestResult:
     score: float
     max_score: float
     message: str  # why it failed ("" when it passed)
+    manual: bool = False  # graded by a person (a written answer), not by a test
 
     @property
     def passed(self) -> bool:
@@ -42,6 +43,11 @@ class NotebookResult:
     max_score: float
     status: str  # "graded", or what went wrong
     tests: list[TestResult]
+
+    @property
+    def pending_manual(self) -> float:
+        """Points that wait for a person: written answers nobody has graded yet."""
+        return sum(t.max_score for t in self.tests if t.manual and t.message)
 
 
 class NbgraderCourse:
@@ -115,8 +121,14 @@ class NbgraderCourse:
             except MissingEntry:
                 nb = None
             if nb is not None and not status:
-                for grade in sorted(nb.grades, key=lambda g: g.cell.id if hasattr(g.cell, "id") else 0):
-                    if grade.max_score == 0 or grade.cell_type != "code":
+                for grade in nb.grades:
+                    if grade.max_score == 0:
+                        continue
+                    if grade.auto_score is None:  # a written answer: nbgrader leaves it to a person
+                        graded = grade.manual_score is not None
+                        tests.append(TestResult(grade.name, float(grade.manual_score or 0.0),
+                                                float(grade.max_score),
+                                                "" if graded else "needs manual grading", manual=True))
                         continue
                     score = grade.score if grade.score is not None else 0.0
                     tests.append(TestResult(grade.name, float(score), float(grade.max_score),
