@@ -6,7 +6,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,28 @@ def _as_schedule(lr: float | Schedule) -> Schedule:
     return lambda step: value
 
 
+def minibatch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """The training-set indices of every update's minibatch, in order, forever.
+
+    Shuffle with ``generator``, walk through the permutation ``batch_size`` at a time, and
+    reshuffle when the next batch would run past the end (the ragged end of each epoch is
+    dropped). :func:`train` and :func:`lrcourse.batched.train_batched` both draw from it, so
+    a seed gives the same minibatches in either.
+    """
+    if batch_size > n:
+        raise ValueError(f"batch_size={batch_size} is larger than the training set ({n})")
+
+    def batches() -> Iterator[torch.Tensor]:
+        order, cursor = torch.randperm(n, generator=generator), 0
+        while True:
+            if cursor + batch_size > n:  # next epoch: a new shuffle, drop the ragged end
+                order, cursor = torch.randperm(n, generator=generator), 0
+            yield order[cursor:cursor + batch_size]
+            cursor += batch_size
+
+    return batches()
+
+
 def train(
     lr: float | Schedule,
     total_steps: int,
@@ -94,18 +116,11 @@ def train(
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
 
-    n = len(data.x_train)
-    if batch_size > n:
-        raise ValueError(f"batch_size={batch_size} is larger than the training set ({n})")
+    batches = minibatch_indices(len(data.x_train), batch_size, generator)
     history = History()
-    order = torch.randperm(n, generator=generator)
-    cursor = 0
     bar = _progress(total_steps, progress, desc=f"lr={schedule(0):.3g}")
     for step in range(total_steps):
-        if cursor + batch_size > n:  # next epoch: a new shuffle, drop the ragged end
-            order, cursor = torch.randperm(n, generator=generator), 0
-        idx = order[cursor:cursor + batch_size].to(device)
-        cursor += batch_size
+        idx = next(batches).to(device)
 
         step_lr = float(schedule(step))
         for group in opt.param_groups:

@@ -1,0 +1,331 @@
+"""Batched sweeps: train N independent copies of a small MLP at once, one schedule each.
+
+The weights of the N copies are stacked along a leading dimension (``W[n]`` is copy
+``n``'s weight matrix) and every layer is one batched matrix product (``torch.baddbmm``),
+so a step of N copies is a handful of large operations instead of N times as many small
+ones. Forward, backward and the optimizer are written out by hand for the MLP (linear
+layers and ReLUs), which keeps the Python overhead of a step about that of a single run.
+
+The results are those of the sequential loop :func:`lrcourse.train.train`:
+
+* each copy starts from the weights ``train(..., seed=s)`` would build (same
+  ``seed_everything`` call, same ``model_fn``) and sees the same minibatches in the same
+  order (both draw them from :func:`lrcourse.train.minibatch_indices`);
+* the updates are those of ``torch.optim.SGD`` (momentum, with the buffer set to the first
+  gradient as PyTorch does; weight decay added to the gradient) or ``torch.optim.AdamW``;
+* a copy whose minibatch loss becomes inf or NaN records that loss and stops, exactly where
+  ``train`` would stop (``History.diverged``). It is removed from the stack, so its NaNs
+  never reach the other copies, and the rest go on.
+
+Every operation is the one ``train`` runs (through autograd and ``torch.optim``) for one
+copy, applied to all copies at once, so on a CPU the curves come out the same as ``train``'s
+to the last bit (measured with PyTorch 2.13). Where a batched kernel adds in another order
+than a single one (GPUs, other BLAS libraries), they agree to float rounding, about 1e-6
+relative; a run that blows up amplifies such differences, so there it may reach inf/NaN a
+step earlier or later than ``train``.
+
+Every copy may have its own seed (``seeds=[...]``): it then gets its own initial weights
+and its own minibatch order, still exactly those of ``train(..., seed=seeds[n])``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DigitsData, load_digits
+from .models import DigitsMLP
+from .runtime import pick_device, seed_everything
+from .train import History, Schedule, _as_schedule, _progress, minibatch_indices
+
+__all__ = ["train_batched", "lr_sweep_batched"]
+
+
+def _mlp_layers(model: nn.Module) -> list[nn.Linear]:
+    """The linear layers of an MLP made of ``nn.Linear`` and ``nn.ReLU`` only (in order,
+    a ReLU between two linear layers, none after the last)."""
+    leaves = [m for m in model.modules() if not list(m.children())]
+    kinds = ["linear" if isinstance(m, nn.Linear) else "relu" if isinstance(m, nn.ReLU) else None
+             for m in leaves]
+    expected = ["linear", "relu"] * (kinds.count("linear") - 1) + ["linear"]
+    if kinds != expected or any(m.bias is None for m in leaves[::2]):
+        raise ValueError(
+            "train_batched trains MLPs built from nn.Linear (with bias) and nn.ReLU layers, "
+            f"alternating and ending with a linear layer; got {[type(m).__name__ for m in leaves]}"
+        )
+    return leaves[::2]
+
+
+@torch.no_grad()
+def _check_forward(model: nn.Module, layers: list[nn.Linear], x: torch.Tensor) -> None:
+    """Refuse a model whose forward is not its linear layers and ReLUs applied in order."""
+    h = x
+    for i, layer in enumerate(layers):
+        h = layer(h)
+        if i < len(layers) - 1:
+            h = h.relu()
+    if not torch.allclose(model(x), h, rtol=1e-4, atol=1e-5):
+        raise ValueError("train_batched: model_fn's forward is not its Linear and ReLU layers in order")
+
+
+class _Stack:
+    """The weights (``W[l]``: N x out x in, as ``nn.Linear`` keeps them) and biases
+    (``b[l]``: N x 1 x out) of N MLPs."""
+
+    def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor]):
+        self.weights, self.biases = weights, biases
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [*self.weights, *self.biases]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits (N x B x classes) and the input of every layer (for the backward pass)."""
+        inputs = [x]
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w.transpose(1, 2))  # nn.Linear: x @ W^T + b
+            if i < last:
+                h = h.relu_()
+                inputs.append(h)
+        return h, inputs
+
+    @staticmethod
+    def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+        """``log_softmax`` over the classes, returned as an N x C x B tensor.
+
+        Same values as over the last dimension of the N x B x C logits, but PyTorch's CPU
+        kernel for a short last dimension (10 classes) is several times slower.
+        """
+        return F.log_softmax(logits.transpose(1, 2).contiguous(), dim=1)
+
+    @staticmethod
+    def _loss(logp_t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # One nll_loss per copy: it sums a batch in its own order, and this keeps the
+        # recorded losses equal to F.cross_entropy's in train(), not just close.
+        return torch.stack([F.nll_loss(logp_t[n].t(), y[n]) for n in range(len(logp_t))])
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of each copy (N)."""
+        logits, _ = self.forward(x)
+        return self._loss(self._log_softmax(logits), y)
+
+    def loss_and_grads(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Mean cross-entropy of each copy and its gradients (ordered like ``params``).
+
+        The backward pass is the one autograd runs for ``train``'s model, operation for
+        operation, so that on a CPU the gradients come out the same to the last bit.
+        """
+        logits, inputs = self.forward(x)
+        batch = logits.shape[1]
+        logp_t = self._log_softmax(logits)  # N x C x B
+        loss = self._loss(logp_t, y)
+        # cross-entropy's backward: nll_loss puts -1/batch at each target, then log_softmax's
+        grad_t = torch.zeros_like(logp_t).scatter_(1, y.unsqueeze(1), -1.0 / batch)
+        grad_t = torch._log_softmax_backward_data(grad_t, logp_t, 1, logp_t.dtype)
+        # back to N x B x C in memory: the products below then run the very GEMMs that
+        # autograd runs in train() (another memory layout sums in another order)
+        grad = grad_t.transpose(1, 2).contiguous()
+        n_layers = len(self.weights)
+        w_grads: list[torch.Tensor] = [None] * n_layers  # type: ignore[list-item]
+        b_grads: list[torch.Tensor] = [None] * n_layers  # type: ignore[list-item]
+        for i in range(n_layers - 1, -1, -1):
+            a = inputs[i]
+            w_grads[i] = torch.bmm(grad.transpose(1, 2), a)  # dL/dW = grad^T @ input
+            b_grads[i] = grad.sum(1, keepdim=True)
+            if i > 0:
+                # through the ReLU: a = relu(z) > 0 exactly where z > 0 (autograd's own op,
+                # and much faster on a CPU than masked_fill_ or where)
+                grad = torch.ops.aten.threshold_backward(torch.bmm(grad, self.weights[i]), a, 0)
+        return loss, [*w_grads, *b_grads]
+
+
+def _per_copy(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    """One Python float per copy, as an N x 1 x 1 tensor that broadcasts over a parameter.
+
+    Each value is computed in double precision, the way ``torch.optim`` computes its scalars,
+    and rounded once to the parameters' dtype, as a scalar argument of an operation is.
+    """
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+
+
+class _SGD:
+    """``torch.optim.SGD`` (momentum, weight decay, no dampening or Nesterov), per-copy LR."""
+
+    def __init__(self, momentum: float, weight_decay: float):
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.buffers: list[torch.Tensor] | None = None
+
+    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[float]) -> None:
+        neg_lr = _per_copy([-lr for lr in lrs], params[0])
+        if self.weight_decay:
+            grads = [g.add_(p, alpha=self.weight_decay) for p, g in zip(params, grads)]
+        if self.momentum:
+            if self.buffers is None:  # PyTorch starts the buffer at the first gradient
+                self.buffers = [g.clone() for g in grads]
+            else:
+                for buf, g in zip(self.buffers, grads):
+                    buf.mul_(self.momentum).add_(g)
+            grads = self.buffers
+        for p, g in zip(params, grads):
+            p.addcmul_(g, neg_lr)  # p.add_(g, alpha=-lr), one lr per copy
+
+    def keep(self, rows: torch.Tensor) -> None:
+        if self.buffers is not None:
+            self.buffers = [b[rows] for b in self.buffers]
+
+
+class _AdamW:
+    """``torch.optim.AdamW`` (no amsgrad), per-copy LR."""
+
+    def __init__(self, betas: tuple[float, float], weight_decay: float, eps: float = 1e-8):
+        self.beta1, self.beta2 = betas
+        self.weight_decay, self.eps = weight_decay, eps
+        self.step_count = 0
+        self.exp_avg: list[torch.Tensor] | None = None
+        self.exp_avg_sq: list[torch.Tensor] | None = None
+
+    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[float]) -> None:
+        if self.exp_avg is None:
+            self.exp_avg = [torch.zeros_like(p) for p in params]
+            self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.step_count += 1
+        bias_correction1 = 1 - self.beta1 ** self.step_count
+        bias_correction2_sqrt = (1 - self.beta2 ** self.step_count) ** 0.5
+        neg_step_size = _per_copy([-lr / bias_correction1 for lr in lrs], params[0])
+        decay = _per_copy([1 - lr * self.weight_decay for lr in lrs], params[0]) if self.weight_decay else None
+        for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq):
+            if decay is not None:
+                p.mul_(decay)
+            m.lerp_(g, 1 - self.beta1)
+            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(m * neg_step_size, denom)  # p.addcdiv_(m, denom, value=-step_size)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        if self.exp_avg is not None:
+            self.exp_avg = [t[rows] for t in self.exp_avg]
+            self.exp_avg_sq = [t[rows] for t in self.exp_avg_sq]
+
+
+def train_batched(
+    lrs_or_schedules: Sequence[float | Schedule],
+    total_steps: int,
+    *,
+    data: DigitsData | None = None,
+    model_fn: Callable[[], nn.Module] = DigitsMLP,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+    batch_size: int = 64,
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    device: str | torch.device | None = None,
+    eval_every: int | None = None,
+    progress: bool | None = None,
+) -> list[History]:
+    """Train one model per entry of ``lrs_or_schedules``, all at once; a :class:`History` each.
+
+    Entry ``n`` is a constant LR or a schedule ``lr(step) -> float``. The result ``[n]`` is
+    what ``train(lrs_or_schedules[n], total_steps, seed=seeds[n], ...)`` returns, to float
+    rounding, with the same keyword arguments (``seeds`` defaults to ``seed`` for every copy).
+    ``model_fn`` must build an MLP of ``nn.Linear`` and ``nn.ReLU`` layers, like
+    :class:`~lrcourse.models.DigitsMLP`. A copy whose loss becomes inf or NaN stops there
+    (``diverged``) without disturbing the others.
+    """
+    schedules = [_as_schedule(lr) for lr in lrs_or_schedules]
+    n_runs = len(schedules)
+    seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != n_runs:
+        raise ValueError(f"got {len(seeds)} seeds for {n_runs} runs")
+    if optimizer == "sgd":
+        opt: _SGD | _AdamW = _SGD(momentum, weight_decay)
+    elif optimizer in ("adam", "adamw"):
+        opt = _AdamW(betas, weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+    histories = [History() for _ in range(n_runs)]
+    if n_runs == 0:
+        return histories
+    device = torch.device(device) if device is not None else pick_device()
+    data = (data if data is not None else load_digits()).to(device)
+
+    # Initial weights and minibatch order of each distinct seed, built as train() builds them.
+    unique_seeds = list(dict.fromkeys(seeds))
+    initial: dict[int, list[nn.Linear]] = {}
+    batches = {}
+    for s in unique_seeds:
+        generator = seed_everything(s)
+        model = model_fn().to(device)
+        initial[s] = _mlp_layers(model)
+        _check_forward(model, initial[s], data.x_val[:16])
+        batches[s] = minibatch_indices(len(data.x_train), batch_size, generator)
+    with torch.no_grad():
+        net = _Stack(
+            [torch.stack([initial[s][i].weight.detach() for s in seeds])
+             for i in range(len(initial[seeds[0]]))],
+            [torch.stack([initial[s][i].bias.detach().unsqueeze(0) for s in seeds])
+             for i in range(len(initial[seeds[0]]))],
+        )
+    del initial
+
+    # Row r of the stack is run alive[r]; runs that diverge are dropped from the stack.
+    alive = list(range(n_runs))
+    seed_row = torch.tensor([unique_seeds.index(s) for s in seeds], device=device)
+    shared = len(unique_seeds) == 1
+    bar = _progress(total_steps, progress, desc=f"{n_runs} runs")
+    with torch.no_grad():
+        for step in range(total_steps):
+            idx = [next(batches[s]) for s in unique_seeds]
+            if shared:  # one minibatch for every copy: no copy of the data per run
+                idx_d = idx[0].to(device)
+                x = data.x_train[idx_d].expand(len(alive), -1, -1)
+                y = data.y_train[idx_d].expand(len(alive), -1)
+            else:
+                rows = torch.stack(idx).to(device)[seed_row]
+                x, y = data.x_train[rows], data.y_train[rows]
+
+            step_lrs = [float(schedules[run](step)) for run in alive]
+            loss, grads = net.loss_and_grads(x, y)
+            losses = loss.tolist()
+            finite = []
+            for r, (run, lr, value) in enumerate(zip(alive, step_lrs, losses)):
+                histories[run].lr.append(lr)
+                histories[run].loss.append(value)
+                if math.isfinite(value):
+                    finite.append(r)
+                else:
+                    histories[run].diverged = True
+            if len(finite) < len(alive):  # drop the diverged copies before they update
+                keep = torch.tensor(finite, dtype=torch.long, device=device)
+                net = _Stack([w[keep] for w in net.weights], [b[keep] for b in net.biases])
+                grads = [g[keep] for g in grads]
+                opt.keep(keep)
+                alive = [alive[r] for r in finite]
+                step_lrs = [step_lrs[r] for r in finite]
+                seed_row = seed_row[keep]
+                if not alive:
+                    break
+            opt.step(net.params, grads, step_lrs)
+
+            if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
+                val = net.loss(data.x_val.expand(len(alive), -1, -1),
+                               data.y_val.expand(len(alive), -1)).tolist()
+                for run, value in zip(alive, val):
+                    histories[run].val_steps.append(step + 1)
+                    histories[run].val_loss.append(value)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return histories
+
+
+def lr_sweep_batched(lrs: Sequence[float], total_steps: int, **train_kwargs) -> dict[float, History]:
+    """:func:`lrcourse.train.lr_sweep`, with every learning rate trained at once."""
+    return dict(zip(lrs, train_batched(list(lrs), total_steps, **train_kwargs)))
