@@ -2,9 +2,9 @@
 
 Each test trains the same runs with :func:`lrcourse.train.train`, one after another, and
 with :func:`lrcourse.batched.train_batched`, all at once, and compares the curves. On a CPU
-the two are bit-identical (same operations, same summation order); the tests allow float
-rounding (1e-5 relative) so that they also hold where batched kernels add in another order.
-The whole file takes a few seconds on 2 CPU cores.
+with one thread (the default) the two are bit-identical (same operations, same summation
+order); the tests allow float rounding (1e-5 relative) so that they also hold where batched
+kernels add in another order. The whole file takes about 10 s on 2 busy CPU cores.
 """
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ def digits():
     return load_digits("cpu")
 
 
-def assert_same_run(seq: History, bat: History, label: str, *, step_slack: int = 0) -> None:
-    """``bat`` is ``seq`` to float rounding: same LRs, same losses while finite, same
-    validation losses, and it diverges too (within ``step_slack`` steps) or not at all."""
+def assert_same_run(seq: History, bat: History, label: str, *, step_slack: int = 0,
+                    rtol: float = RTOL) -> None:
+    """``bat`` is ``seq`` to float rounding: same LRs, same losses while finite (within
+    ``rtol``), same validation losses, and it diverges too (within ``step_slack`` steps) or
+    not at all."""
     assert bat.diverged == seq.diverged, f"{label}: diverged {bat.diverged}, sequential {seq.diverged}"
     if seq.diverged:
         assert abs(len(bat.loss) - len(seq.loss)) <= step_slack, (
@@ -49,10 +51,10 @@ def assert_same_run(seq: History, bat: History, label: str, *, step_slack: int =
         if not (math.isfinite(a) and math.isfinite(b)):
             assert step >= n - 1 - step_slack, f"{label}: non-finite loss at update {step} of {n}"
             break
-        assert abs(a - b) <= ATOL + RTOL * abs(a), f"{label}: update {step}: loss {b!r}, sequential {a!r}"
+        assert abs(a - b) <= ATOL + rtol * abs(a), f"{label}: update {step}: loss {b!r}, sequential {a!r}"
     assert bat.val_steps == seq.val_steps, f"{label}: evaluated at {bat.val_steps}, sequential {seq.val_steps}"
     for a, b in zip(seq.val_loss, bat.val_loss):
-        assert abs(a - b) <= ATOL + RTOL * abs(a), f"{label}: validation loss {b!r}, sequential {a!r}"
+        assert abs(a - b) <= ATOL + rtol * abs(a), f"{label}: validation loss {b!r}, sequential {a!r}"
 
 
 def test_sgd_sweep_matches_sequential_including_divergence(digits):
@@ -64,9 +66,15 @@ def test_sgd_sweep_matches_sequential_including_divergence(digits):
     assert len(batched) == len(lrs)
     for lr, bat in zip(lrs, batched):
         seq = train(lr, steps, data=digits, seed=0, eval_every=25, device="cpu")
-        # A blow-up amplifies the last bit of a difference, so allow the step where the loss
-        # first becomes inf/NaN to move by one or two updates where kernels round differently.
-        assert_same_run(seq, bat, f"lr={lr}", step_slack=2)
+        if lr < 1:
+            assert_same_run(seq, bat, f"lr={lr}")
+        else:
+            # A blow-up multiplies a rounding difference at every update (the loss reaches
+            # 1e17 before it is NaN). Where kernels round differently the losses drift apart
+            # (4e-5 relative with 2 CPU threads, against 2e-6 for the LRs that train), and
+            # the update where the loss first becomes inf/NaN may move by one or two.
+            # With one CPU thread (the default) the curves are identical.
+            assert_same_run(seq, bat, f"lr={lr}", step_slack=2, rtol=1e-3)
     diverged = [h.diverged for h in batched]
     assert diverged == [False, False, False, True, True], diverged
     # the diverged runs stopped early, and their last loss is the non-finite one
