@@ -36,8 +36,12 @@ def _finite(values) -> np.ndarray:
     return np.where(np.isfinite(arr), arr, np.nan)
 
 
-def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over ``window`` points, ignoring NaN; the first points use what exists."""
+def trailing_mean(values, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each step (fewer at the start), ignoring NaN.
+
+    Loss curves are noisy minibatch by minibatch; this is the smoothing every notebook uses.
+    """
+    values = np.asarray(values, dtype=np.float64)
     if window <= 1:
         return values
     out = np.full_like(values, np.nan)
@@ -62,7 +66,7 @@ def plot_loss_curves(histories: Mapping, ax=None, title: str | None = None, logy
     """
     ax = _axes(ax)
     for key, history in histories.items():
-        loss = _running_mean(_finite(history.loss), int(smooth))
+        loss = trailing_mean(_finite(history.loss), int(smooth))
         steps = np.arange(len(loss))
         label = _label(key)
         notes = []

@@ -680,12 +680,12 @@ runs = {name: [train_lm(schedule, TOTAL_STEPS, seed=seed, device=device, corpus=
         for name, schedule in schedules.items()}
 
 # %%
+from lrcourse.plots import trailing_mean
+
+
 def smoothed(values, window=50):
     """Mean of the last `window` values at each step (fewer at the start)."""
-    sums = np.cumsum(np.insert(np.asarray(values, dtype=np.float64), 0, 0.0))
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(0, ends - window)
-    return (sums[ends] - sums[starts]) / (ends - starts)
+    return trailing_mean(values, window)
 
 
 colors = {"constant": "tab:blue", "step": "tab:orange", "cosine": "tab:green"}

@@ -947,13 +947,12 @@ runs = {name: [train_lm(schedule, TOTAL_STEPS, seed=seed, device=device, corpus=
         for name, schedule in schedules.items()}
 
 
+from lrcourse.plots import trailing_mean
+
+
 def smoothed(values, window=10):
     """Mean of the last `window` values at each step (fewer at the start)."""
-    values = np.asarray(values, dtype=np.float64)
-    sums = np.cumsum(np.insert(values, 0, 0.0))
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(0, ends - window)
-    return (sums[ends] - sums[starts]) / (ends - starts)
+    return trailing_mean(values, window)
 
 
 fig, (ax_lr, ax_loss) = plt.subplots(2, 1, sharex=True, figsize=(9, 7), gridspec_kw={"height_ratios": [1, 2.5]})
