@@ -39,7 +39,7 @@ def test_every_assignment_has_visible_and_hidden_tests():
     assert ASSIGNMENTS[:2] == ["00-start-here", "01-why-lr-matters"]
     for a in ASSIGNMENTS:
         nb = build_notebook(source_path(a), a)
-        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
         solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         assert graded and solutions, f"{a} has no exercises"
         for cell in graded:

@@ -29,6 +29,7 @@ class TestResult:
     max_score: float
     message: str  # why it failed ("" when it passed)
     manual: bool = False  # graded by a person (a written answer), not by a test
+    pending: bool = False  # a written answer that still waits for its grader
 
     @property
     def passed(self) -> bool:
@@ -47,7 +48,7 @@ class NotebookResult:
     @property
     def pending_manual(self) -> float:
         """Points that wait for a person: written answers nobody has graded yet."""
-        return sum(t.max_score for t in self.tests if t.manual and t.message)
+        return sum(t.max_score for t in self.tests if t.pending)
 
 
 class NbgraderCourse:
@@ -124,11 +125,16 @@ class NbgraderCourse:
                 for grade in nb.grades:
                     if grade.max_score == 0:
                         continue
-                    if grade.auto_score is None:  # a written answer: nbgrader leaves it to a person
-                        graded = grade.manual_score is not None
-                        tests.append(TestResult(grade.name, float(grade.manual_score or 0.0),
-                                                float(grade.max_score),
-                                                "" if graded else "needs manual grading", manual=True))
+                    if grade.cell_type != "code":  # a written answer, graded by a person
+                        if grade.manual_score is not None:
+                            tests.append(TestResult(grade.name, float(grade.manual_score), float(grade.max_score),
+                                                    "", manual=True))
+                        elif grade.auto_score is None:
+                            tests.append(TestResult(grade.name, 0.0, float(grade.max_score),
+                                                    "needs manual grading", manual=True, pending=True))
+                        else:  # nbgrader gives 0 at once to an answer left as "YOUR ANSWER HERE"
+                            tests.append(TestResult(grade.name, 0.0, float(grade.max_score),
+                                                    "not answered", manual=True))
                         continue
                     score = grade.score if grade.score is not None else 0.0
                     tests.append(TestResult(grade.name, float(score), float(grade.max_score),

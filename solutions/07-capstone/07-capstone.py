@@ -413,11 +413,12 @@ for name, losses in results.items():
     print(f"{name:<36}" + "".join(f"{v:>9.3f}" for v in losses) + f"{np.median(losses):>9.3f}{max(losses):>9.3f}")
 
 fig, (ax_lr, ax_val) = plt.subplots(1, 2, figsize=(13, 4.2))
-for name, (lrs, batch, opt) in list(variants.items())[:3]:
-    ax_lr.plot(lrs, label=name)
+for (name, (lrs, batch, opt)), style in zip(list(variants.items())[:3], ("-", "--", ":")):
+    width = 3 if style == "-" else 1.8
+    ax_lr.plot(lrs, style, linewidth=width, label=name)
     history = run_design(lambda step, lrs=lrs: lrs[step], batch, opt, seed=COMPARE_SEEDS[0],
                          eval_every=max(1, len(lrs) // 30))
-    ax_val.plot(history.val_steps, history.val_loss, label=name)
+    ax_val.plot(history.val_steps, history.val_loss, style, linewidth=width, label=name)
 ax_val.axhline(TARGET, color="tab:red", linestyle=":", label=f"target {TARGET}")
 ax_lr.set(xlabel="update (step)", ylabel="learning rate", title="your schedule and its two ablations")
 ax_val.set(xlabel="update (step)", ylabel="validation loss", yscale="log",
