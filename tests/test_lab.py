@@ -33,11 +33,13 @@ def test_bin_lab_serves_the_course(tmp_path):
                 break
             except OSError:
                 time.sleep(1)
-        assert listing is not None, "JupyterLab did not answer within 2 minutes"
+        assert listing is not None, (
+            f"JupyterLab did not answer within 2 minutes (exit code {proc.poll()}): run bin/lab to see why")
         names = {item["name"] for item in listing["content"]}
         assert "00-start-here" in names and "01-why-lr-matters" in names, names
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as resp:
             assert resp.status == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
