@@ -59,3 +59,16 @@ def assert_true(condition, message: str) -> None:
     """Assert a condition that must be a real ``True`` (not just truthy)."""
     if condition is not True and not (isinstance(condition, (bool, np.bool_)) and bool(condition)):
         raise AssertionError(message)
+
+
+def assert_raises(exception: type[BaseException], call, what: str, hint: str = "") -> None:
+    """Assert that ``call()`` raises ``exception`` (a different error is a different answer)."""
+    tail = f" Hint: {hint}" if hint else ""
+    try:
+        got = call()
+    except exception:
+        return
+    except Exception as error:
+        raise AssertionError(f"{what} raised {type(error).__name__} ({error}); "
+                             f"expected a {exception.__name__}.{tail}") from None
+    raise AssertionError(f"{what} returned {got!r}; expected it to raise {exception.__name__}.{tail}")

@@ -117,15 +117,36 @@ def train(
         raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
 
     batches = minibatch_indices(len(data.x_train), batch_size, generator)
+
+    def batch_loss(step: int) -> torch.Tensor:
+        idx = next(batches).to(device)
+        return F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+
+    return run_updates(opt, schedule, total_steps, batch_loss, lambda: evaluate(model, data),
+                       eval_every=eval_every, progress=progress)
+
+
+def run_updates(
+    opt: torch.optim.Optimizer,
+    schedule: Schedule,
+    total_steps: int,
+    batch_loss: Callable[[int], torch.Tensor],
+    evaluate_fn: Callable[[], float],
+    *,
+    eval_every: int | None = None,
+    progress: bool | None = None,
+) -> History:
+    """The update loop every trainer shares: set update ``step``'s LR to ``schedule(step)``,
+    record the loss of its minibatch (``batch_loss(step)``), stop if that loss is inf or
+    NaN, else step the optimizer; every ``eval_every`` updates and after the last, record
+    ``evaluate_fn()``."""
     history = History()
     bar = _progress(total_steps, progress, desc=f"lr={schedule(0):.3g}")
     for step in range(total_steps):
-        idx = next(batches).to(device)
-
         step_lr = float(schedule(step))
         for group in opt.param_groups:
             group["lr"] = step_lr
-        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        loss = batch_loss(step)
         loss_value = loss.item()
         history.lr.append(step_lr)
         history.loss.append(loss_value)
@@ -138,7 +159,7 @@ def train(
 
         if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
             history.val_steps.append(step + 1)
-            history.val_loss.append(evaluate(model, data))
+            history.val_loss.append(evaluate_fn())
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -11,7 +11,6 @@ constant or a schedule ``lr(step)``, and returns the same :class:`~lrcourse.trai
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 from .data import read_verified
 from .runtime import pick_device, seed_everything
-from .train import History, Schedule, _as_schedule, _progress
+from .train import History, Schedule, _as_schedule, run_updates
 
 CORPUS_FILE = "pydoc_topics.txt"
 VAL_FRACTION = 0.1  # the last 10% of the text is the validation set
@@ -216,29 +215,10 @@ def train_lm(
     model = TinyTransformer(corpus.vocab_size).to(device)  # initialised on the CPU, then moved
     opt = torch.optim.AdamW(model.parameters(), lr=0.0, betas=betas, weight_decay=weight_decay)
 
-    history = History()
-    bar = _progress(total_steps, progress, desc=f"lr={schedule(0):.3g}")
-    for step in range(total_steps):
-        x, y = sample_batch(corpus.train, batch_size, model.context, generator)
-        step_lr = float(schedule(step))
-        for group in opt.param_groups:
-            group["lr"] = step_lr
-        loss = lm_loss(model, x, y)
-        loss_value = loss.item()
-        history.lr.append(step_lr)
-        history.loss.append(loss_value)
-        if not math.isfinite(loss_value):
-            history.diverged = True
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
 
-        if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
-            history.val_steps.append(step + 1)
-            history.val_loss.append(evaluate_lm(model, corpus.val))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return history
+    def batch_loss(step: int) -> torch.Tensor:
+        x, y = sample_batch(corpus.train, batch_size, model.context, generator)
+        return lm_loss(model, x, y)
+
+    return run_updates(opt, schedule, total_steps, batch_loss, lambda: evaluate_lm(model, corpus.val),
+                       eval_every=eval_every, progress=progress)

@@ -138,15 +138,7 @@ def check_verdict(losses, expected, what, hint, **thresholds):
     assert_true(got == expected, f"{what} returned {got!r}; expected {expected!r}. Hint: {hint}")
 
 
-def expect_value_error(call, what, hint):
-    try:
-        got = call()
-    except ValueError:
-        return
-    except Exception as error:  # a different error is a different answer
-        raise AssertionError(f"{what} raised {type(error).__name__} ({error}); expected a ValueError. "
-                             f"Hint: {hint}") from None
-    raise AssertionError(f"{what} returned {got!r}; expected it to raise ValueError. Hint: {hint}")
+from lrcourse.checks import assert_raises
 
 
 falling = [2.3 * 0.9**k for k in range(40)]
@@ -159,7 +151,7 @@ check_verdict([2.3, 2.1, 5.0, float("nan")], "diverged", "classify_run([2.3, 2.1
 check_verdict([2.3, 1.8, 9.0] + [2.3] * 30, "diverged", "classify_run([2.3, 1.8, 9.0, 2.3, 2.3, ...])",
               "the loss reached 9.0, above explode_factor * first loss = 4.6: a blow-up, even though the run "
               "ended where it started. Check for the blow-up before checking for a stall")
-expect_value_error(lambda: classify_run([2.3]), "classify_run([2.3])",
+assert_raises(ValueError, lambda: classify_run([2.3]), "classify_run([2.3])",
                    "a single loss is not a curve: raise ValueError when there are fewer than 2 losses")
 ### BEGIN HIDDEN TESTS
 check_verdict(falling[:-1] + [float("nan")], "diverged", "classify_run(a falling curve whose last loss is NaN)",
@@ -173,10 +165,10 @@ check_verdict(np.array([2.3, 2.2, 2.1, -np.inf, 1.0]), "diverged", "classify_run
 dead = [2.3 * 0.97**k for k in range(30)] + [40.0, 300.0, 12.0] + [2.302] * 100
 check_verdict(dead, "diverged", "classify_run(a 'quietly dead' run: falls, spikes to 300, then sits at ln 10)",
               "the spike is a blow-up; that the loss ends near where it started does not make it a stall")
-expect_value_error(lambda: classify_run([]), "classify_run([])", "an empty curve: raise ValueError")
-expect_value_error(lambda: classify_run(np.array([0.7])), "classify_run(np.array([0.7]))",
+assert_raises(ValueError, lambda: classify_run([]), "classify_run([])", "an empty curve: raise ValueError")
+assert_raises(ValueError, lambda: classify_run(np.array([0.7])), "classify_run(np.array([0.7]))",
                    "a single loss is not a curve: raise ValueError")
-expect_value_error(lambda: classify_run([float("nan")]), "classify_run([nan])",
+assert_raises(ValueError, lambda: classify_run([float("nan")]), "classify_run([nan])",
                    "check the length first: one value is not a curve, even a NaN")
 check_verdict([2.0, 0.5], "healthy", "classify_run([2.0, 0.5], window=1)",
               "two losses are enough; with window=1 the final loss is the last loss, 0.5 <= 0.5 * 2.0", window=1)
@@ -272,15 +264,7 @@ import numpy as np
 from lrcourse.checks import assert_close, assert_true
 
 
-def expect_value_error(call, what, hint):
-    try:
-        got = call()
-    except ValueError:
-        return
-    except Exception as error:  # a different error is a different answer
-        raise AssertionError(f"{what} raised {type(error).__name__} ({error}); expected a ValueError. "
-                             f"Hint: {hint}") from None
-    raise AssertionError(f"{what} returned {got!r}; expected it to raise ValueError. Hint: {hint}")
+from lrcourse.checks import assert_raises
 
 
 got = lr_range_test_lrs(1e-3, 1e-1, 3)
@@ -289,7 +273,7 @@ assert_close(got, [1e-3, 1e-2, 1e-1], "lr_range_test_lrs(1e-3, 1e-1, 3)",
              hint="update 0 uses lr_start, the last update lr_end, and each update multiplies by the same factor")
 assert_close(lr_range_test_lrs(1e-4, 1.0, 5), [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "lr_range_test_lrs(1e-4, 1.0, 5)",
              hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1)) for k = 0 .. num_steps - 1")
-expect_value_error(lambda: lr_range_test_lrs(1e-3, 1e-1, 1), "lr_range_test_lrs(1e-3, 1e-1, 1)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(1e-3, 1e-1, 1), "lr_range_test_lrs(1e-3, 1e-1, 1)",
                    "a range test needs at least 2 updates: raise ValueError")
 ### BEGIN HIDDEN TESTS
 got = lr_range_test_lrs(1e-5, 10.0, 300)
@@ -305,15 +289,15 @@ assert_close(lr_range_test_lrs(1, 100, 3), [1.0, 10.0, 100.0], "lr_range_test_lr
              hint="use true division: k / (num_steps - 1) must not be rounded")
 assert_close(lr_range_test_lrs(0.02, 0.18, 3), [0.02, 0.06, 0.18], "lr_range_test_lrs(0.02, 0.18, 3)",
              hint="the middle value of a geometric sequence of 3 is the geometric mean sqrt(lr_start * lr_end)")
-expect_value_error(lambda: lr_range_test_lrs(1e-3, 1e-1, 0), "lr_range_test_lrs(1e-3, 1e-1, 0)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(1e-3, 1e-1, 0), "lr_range_test_lrs(1e-3, 1e-1, 0)",
                    "num_steps < 2: raise ValueError")
-expect_value_error(lambda: lr_range_test_lrs(0.0, 1.0, 10), "lr_range_test_lrs(0.0, 1.0, 10)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(0.0, 1.0, 10), "lr_range_test_lrs(0.0, 1.0, 10)",
                    "lr_start must be > 0 (a geometric sequence cannot start at 0)")
-expect_value_error(lambda: lr_range_test_lrs(-1e-3, 1.0, 10), "lr_range_test_lrs(-1e-3, 1.0, 10)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(-1e-3, 1.0, 10), "lr_range_test_lrs(-1e-3, 1.0, 10)",
                    "lr_start must be > 0")
-expect_value_error(lambda: lr_range_test_lrs(0.1, 0.1, 10), "lr_range_test_lrs(0.1, 0.1, 10)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(0.1, 0.1, 10), "lr_range_test_lrs(0.1, 0.1, 10)",
                    "lr_end must be larger than lr_start")
-expect_value_error(lambda: lr_range_test_lrs(1.0, 1e-3, 10), "lr_range_test_lrs(1.0, 1e-3, 10)",
+assert_raises(ValueError, lambda: lr_range_test_lrs(1.0, 1e-3, 10), "lr_range_test_lrs(1.0, 1e-3, 10)",
                    "lr_end must be larger than lr_start: a range test grows the LR")
 ### END HIDDEN TESTS
 
@@ -388,15 +372,7 @@ import numpy as np
 from lrcourse.checks import assert_close
 
 
-def expect_value_error(call, what, hint):
-    try:
-        got = call()
-    except ValueError:
-        return
-    except Exception as error:  # a different error is a different answer
-        raise AssertionError(f"{what} raised {type(error).__name__} ({error}); expected a ValueError. "
-                             f"Hint: {hint}") from None
-    raise AssertionError(f"{what} returned {got!r}; expected it to raise ValueError. Hint: {hint}")
+from lrcourse.checks import assert_raises
 
 
 lrs5 = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
@@ -451,12 +427,12 @@ assert_close(suggest_lr([0.05], [2.3]), 0.005, "suggest_lr([0.05], [2.3])",
              hint="a single update is a (very short) range test: its LR divided by 10")
 assert_close(suggest_lr([1e-3, 1e-2], [2.0, float("nan")]), 1e-4, "suggest_lr([1e-3, 1e-2], [2.0, nan])",
              hint="one finite loss before the NaN is enough: the suggestion is its LR divided by 10")
-expect_value_error(lambda: suggest_lr([1e-3, 1e-2], [2.3, 2.0, 1.0]), "suggest_lr(2 LRs, 3 losses)",
+assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2], [2.3, 2.0, 1.0]), "suggest_lr(2 LRs, 3 losses)",
                    "lrs and losses must have the same length")
-expect_value_error(lambda: suggest_lr([1e-3, 1e-2, 1e-1], [2.3, 2.0]), "suggest_lr(3 LRs, 2 losses)",
+assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2, 1e-1], [2.3, 2.0]), "suggest_lr(3 LRs, 2 losses)",
                    "lrs and losses must have the same length")
-expect_value_error(lambda: suggest_lr([], []), "suggest_lr([], [])", "nothing to suggest from: raise ValueError")
-expect_value_error(lambda: suggest_lr([1e-3, 1e-2], [float("nan"), 2.0]), "suggest_lr([1e-3, 1e-2], [nan, 2.0])",
+assert_raises(ValueError, lambda: suggest_lr([], []), "suggest_lr([], [])", "nothing to suggest from: raise ValueError")
+assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2], [float("nan"), 2.0]), "suggest_lr([1e-3, 1e-2], [nan, 2.0])",
                    "no finite loss before the first non-finite one: raise ValueError")
 ### END HIDDEN TESTS
 
