@@ -183,4 +183,4 @@ def plot_schedule(schedule: Callable[[int], float], total_steps: int, ax=None, l
     return ax
 
 
-__all__ = ["plot_loss_curves", "plot_final_loss_vs_lr", "plot_trajectory", "plot_schedule"]
+__all__ = ["plot_loss_curves", "plot_final_loss_vs_lr", "plot_trajectory", "plot_schedule", "trailing_mean"]

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR  # noqa: E402
 
 from lrcourse import explorer  # noqa: E402
