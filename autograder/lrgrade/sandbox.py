@@ -1,0 +1,197 @@
+"""Run a student's kernel in a bubblewrap sandbox, as an unprivileged user, with limits.
+
+nbgrader itself runs as the instructor (it must read the hidden tests and write the
+gradebook); only the kernel, where the student's code runs, is sandboxed. The grading
+tool turns this on for each nbgrader process it starts through environment variables
+(``Limits.to_env``); ``SandboxKernelManager`` (set up by ``lrgrade.preprocessors``) reads
+them when nbgrader starts a kernel.
+
+What the sandbox (Debian's ``bubblewrap``, ``bwrap``) gives the kernel:
+
+* a file system that holds only the system's programs and libraries, Python, the
+  course's virtual environment, ``lrcourse`` and ``data/``, all read-only, plus a scratch
+  copy of the student's own folder: not ``solutions/``, the gradebook, the instructor's
+  home or the other students' files;
+* no network (a network namespace with only loopback), its own process and IPC
+  namespaces, an environment with none of the instructor's variables;
+* a user of its own (uid ``LRGRADE_SANDBOX_UID``, one per parallel worker, when the
+  grader runs as root), so a fork bomb hits its own process limit;
+* limits on address space (memory), process count, file size and CPU time, set by
+  ``sandbox_exec.py``, the kernel's last step before it starts.
+
+The kernel talks to nbgrader over Unix sockets in a private run folder (TCP would need
+the network the sandbox does not have). Without bwrap (``mode="limits"``) the limits
+still apply but the kernel runs as the grader, sees its files and has its network.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+EXEC = Path(__file__).with_name("sandbox_exec.py")
+UID_BASE = 61000  # sandbox users are 61000, 61001, ... (one per worker); no login, no files
+# Variables the kernel may see; everything else of the grader's environment stays outside.
+PASS_ENV = ("NBGRADER_EXECUTION", "LRCOURSE_QUICK", "LRCOURSE_THREADS", "LRCOURSE_DEVICE", "CI",
+            "MPLBACKEND", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+@dataclass(frozen=True)
+class Limits:
+    mode: str = "off"        # "bwrap" (sandbox), "limits" (limits only), "off" (a plain kernel)
+    uid: int = UID_BASE
+    memory_mb: int = 4096    # address space; torch and the course's models need about 700 MB
+    nproc: int = 64
+    fsize_mb: int = 64
+    cpu_s: int = 1800
+
+    def to_env(self) -> dict[str, str]:
+        return {f"LRGRADE_SANDBOX_{k.upper()}": str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> "Limits":
+        values = {}
+        for key, default in asdict(cls()).items():
+            raw = env.get(f"LRGRADE_SANDBOX_{key.upper()}")
+            values[key] = default if raw is None else type(default)(raw)
+        return cls(**values)
+
+
+def find_bwrap() -> str | None:
+    return os.environ.get("LRGRADE_BWRAP") or shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=None)
+def bwrap_problem() -> str:
+    """"" when a bubblewrap sandbox can be started here, else why not."""
+    bwrap = find_bwrap()
+    if not bwrap:
+        return "bubblewrap (bwrap) is not installed"
+    cmd = [bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent"]
+    if os.getuid() != 0:
+        cmd.append("--unshare-user")
+    try:
+        proc = subprocess.run(cmd + ["true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bwrap does not start: {err}"
+    if proc.returncode != 0:
+        return f"bwrap does not start here: {proc.stderr.strip()[:200]}"
+    return ""
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, scratch: Path, rundir: Path) -> list[str]:
+    """The bwrap command line that starts ``kernel_cmd`` in the sandbox described above."""
+    from lrcourse.data import data_dir
+
+    args = [find_bwrap(), "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if os.getuid() != 0:
+        args.append("--unshare-user")  # an unprivileged grader: bwrap needs a user namespace
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd",
+                 "group", "nsswitch.conf", "hosts", "fonts", "matplotlibrc"):
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU grading machine keeps its GPU
+        args += ["--dev-bind-try", str(dev), str(dev)]
+    read_only = {Path(sys.base_prefix).resolve(), Path(sys.prefix), Path(sys.prefix).resolve(),
+                 _package_dir("lrcourse"), Path(data_dir()).resolve()}
+    # bwrap creates the folders above a mount point as it finds them (e.g. /root 0700,
+    # which the sandbox user could not enter): create them first, open to all.
+    parents = {p for path in read_only | {EXEC, rundir, cwd} for p in Path(path).parents if p != Path("/")}
+    for parent in sorted(parents - {Path("/tmp")}, key=lambda p: len(p.parts)):
+        args += ["--perms", "0755", "--dir", str(parent)]
+    for path in sorted(read_only):
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--ro-bind", str(EXEC), str(EXEC),
+             "--bind", str(rundir), str(rundir),
+             "--bind", str(scratch), str(cwd), "--chdir", str(cwd),
+             "--clearenv", "--setenv", "HOME", str(rundir / "home"), "--setenv", "PATH",
+             f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"]
+    for key in PASS_ENV:
+        if key in os.environ:
+            args += ["--setenv", key, os.environ[key]]
+    return args + ["--", *_exec_prefix(limits), *kernel_cmd]
+
+
+def _exec_prefix(limits: Limits) -> list[str]:
+    return [sys.executable, str(EXEC), "--uid", str(limits.uid), "--memory-mb", str(limits.memory_mb),
+            "--nproc", str(limits.nproc), "--fsize-mb", str(limits.fsize_mb), "--cpu-s", str(limits.cpu_s), "--"]
+
+
+def kill_user(uid: int) -> int:
+    """SIGKILL every process left running as the sandbox user ``uid``; return how many."""
+    if os.getuid() != 0 or uid == 0:
+        return 0
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            pass
+    return killed
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel through ``bwrap`` and ``sandbox_exec.py``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._limits = Limits.from_env()
+        self._rundir: Path | None = None
+        if self._limits.mode == "bwrap":
+            self._rundir = Path(tempfile.mkdtemp(prefix="lrgrade-kernel-"))
+            self.transport = "ipc"
+            self.cache_ports = False
+            self.ip = str(self._rundir / "ipc")
+            self.connection_file = str(self._rundir / "kernel.json")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self._limits.mode == "off":
+            return cmd
+        # A SIGINT for the process group would hit bwrap, not the kernel: interrupt a
+        # cell that runs too long with a message on the control channel instead.
+        self.kernel_spec.interrupt_mode = "message"
+        if self._limits.mode != "bwrap":
+            return _exec_prefix(self._limits) + cmd
+        cwd = Path((self._launch_args or {}).get("cwd") or os.getcwd()).resolve()
+        scratch = self._rundir / "work"
+        if scratch.exists():  # a restarted kernel starts from the submission again
+            shutil.rmtree(scratch)
+        # The student's own folder, copied: what the kernel writes never reaches the
+        # submission or the autograded notebook nbgrader writes afterwards.
+        shutil.copytree(cwd, scratch, symlinks=True)
+        (self._rundir / "home").mkdir(exist_ok=True)
+        if os.getuid() == 0:
+            for path in [self._rundir, *self._rundir.rglob("*")]:
+                os.chown(path, self._limits.uid, self._limits.uid, follow_symlinks=False)
+        return bwrap_command(cmd, self._limits, cwd, scratch, self._rundir)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if self._rundir is not None and not restart:
+            shutil.rmtree(self._rundir, ignore_errors=True)
