@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 
+from .grading import ClassGrader, Settings
 from .nbgrader_course import NbgraderCourse, NotebookResult
+from .sandbox import Limits, bwrap_problem
 from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
                         build_notebook, read_any, source_path, write_notebook)
 
@@ -129,27 +133,23 @@ def cmd_check(args) -> int:
 
 
 # -- grade: a whole class, for an instructor ----------------------------------------------
-def _collect(student_dir: Path, known: list[str]) -> tuple[dict[str, Path | NotebookError], list[str]]:
-    """Each assignment's notebook in a student's folder (or why it cannot be read), and
-    notes about files that belong to no assignment."""
-    found: dict[str, Path | NotebookError] = {}
-    notes: list[str] = []
-    notebooks = sorted(p for p in student_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    for path in notebooks:
-        try:
-            nb, error = read_any(path), None
-        except NotebookError as err:
-            nb, error = None, err
-        try:
-            a = assignment_of(nb, path, known)
-        except NotebookError as err:
-            notes.append(str(error or err))
-            continue
-        if isinstance(found.get(a), Path):
-            notes.append(f"{path.name}: a second notebook for {a}; graded {found[a].name}")
-            continue
-        found[a] = error or path
-    return found, notes
+def sandbox_limits(args) -> Limits:
+    """The sandbox to grade in: bubblewrap where it works, else limits only (with a warning)."""
+    limits = Limits(mode="bwrap", memory_mb=args.memory_mb)
+    problem = bwrap_problem() if args.sandbox != "off" else "turned off with --sandbox off"
+    if not problem:
+        return limits
+    if args.sandbox == "bwrap":
+        raise SandboxUnavailable(f"--sandbox bwrap: {problem}")
+    print(f"WARNING: grading WITHOUT a sandbox ({problem}). Student code runs as you: it can read "
+          "your files (solutions/, the gradebook, other students' work) and use the network. Memory, "
+          "process and time limits still apply. Install Debian's bubblewrap package "
+          "(apt-get install bubblewrap) to isolate it; see README, 'Grading safely'.", file=sys.stderr)
+    return replace(limits, mode="limits")
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
 
 
 def cmd_grade(args) -> int:
@@ -158,56 +158,43 @@ def cmd_grade(args) -> int:
         print(f"lrgrade grade: {submissions} is not a folder", file=sys.stderr)
         return 2
     out = Path(args.out).resolve() if args.out else submissions.parent / (submissions.name + "-graded")
-    sources, hidden = grading_sources(args.assignment or None)
-    known = list(sources)
+    if out == submissions or submissions in out.parents:
+        print("lrgrade grade: --out must be outside the submissions folder (submissions are never written to)",
+              file=sys.stderr)
+        return 2
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
         print(f"lrgrade grade: no student folders in {submissions}", file=sys.stderr)
         return 2
-    work = out / ".nbgrader"
-    if work.exists():
-        shutil.rmtree(work)  # regrading starts clean: submissions/ is never written to
-    course = NbgraderCourse(work, cell_timeout=args.cell_timeout).create(sources)
-    rows: list[NotebookResult] = []
-    print(f"grading {len(students)} students x {len(known)} assignments "
-          f"({'with' if hidden else 'WITHOUT'} hidden tests)")
-    for sdir in students:
-        student = sdir.name
-        found, notes = _collect(sdir, known)
-        for a in known:
-            entry = found.get(a)
-            if entry is None:
-                rows.append(course.result(student, a, "missing: no notebook for this assignment"
-                                          + (f" ({'; '.join(notes)})" if notes else "")))
-            elif isinstance(entry, NotebookError):
-                rows.append(course.result(student, a, f"not graded: {entry}"))
-            else:
-                course.submit(student, a, read_any(entry))
-                status = course.autograde(student, a, timeout=args.notebook_timeout)
-                result = course.result(student, a, status)
-                if not status:
-                    html = course.feedback(student, a)
-                    if html:
-                        dest = out / "feedback" / student / f"{a}.html"
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(html, dest)
-                rows.append(result)
-            r = rows[-1]
-            failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed and not t.manual]
-            detail = r.status if r.status != "graded" else (f"failed: {'; '.join(failed)}" if failed else "all passed")
-            if r.pending_manual:
-                detail += f"; {r.pending_manual:g} points await manual grading"
-            print(f"  {student:<20} {a:<28} {r.score:>5g}/{r.max_score:<4g} {detail}")
+    try:
+        limits = sandbox_limits(args)
+    except SandboxUnavailable as err:
+        print(f"lrgrade grade: {err}", file=sys.stderr)
+        return 2
+    sources, hidden = grading_sources(args.assignment or None)
+    settings = Settings(args.cell_timeout, args.notebook_timeout, limits)
+    out.mkdir(parents=True, exist_ok=True)
+    grader = ClassGrader(submissions, out, sources, known_assignments(), settings, jobs=args.jobs)
+    print(f"grading {len(students)} students x {len(sources)} assignments "
+          f"({'with' if hidden else 'WITHOUT'} hidden tests; {args.jobs} worker(s); "
+          f"sandbox: {'bubblewrap' if limits.mode == 'bwrap' else 'none, limits only'})")
+    rows = grader.run(force=args.force)
     csv_path = out / "grades.csv"
-    with csv_path.open("w", newline="") as fh:
+    tmp = csv_path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", "assignment", "score", "max_score", "pending_manual", "status"])
+        writer.writerow(["student", "assignment", "score", "max_score", "pending_manual", "status", "flags"])
         for r in rows:
             writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
-                             f"{r.pending_manual:g}", r.status])
+                             f"{r.pending_manual:g}", r.status, "; ".join(r.flags)])
+    os.replace(tmp, csv_path)
+    flagged = sorted({r.student for r in rows if r.flags})
     total = {s.name: sum(r.score for r in rows if r.student == s.name) for s in students}
-    print(f"grades: {csv_path}\nfeedback: {out / 'feedback'}/<student>/<assignment>.html")
+    print(f"grades: {csv_path}\nfeedback: {out / 'feedback'}/<student>/<assignment>.html\n"
+          f"gradebook: {out / '.nbgrader' / 'gradebook.db'} (an nbgrader course folder)")
     print("totals: " + ", ".join(f"{s}={v:g}" for s, v in total.items()))
+    if flagged:
+        print(f"flagged for a closer look: {', '.join(flagged)} (see the flags column)")
     return 0
 
 
@@ -247,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions")
     p.add_argument("--out", help="output folder (default: SUBMISSIONS-graded next to it)")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="students graded at once (default 1)")
+    p.add_argument("--force", action="store_true",
+                   help="regrade everyone (default: keep results whose submission and tests are unchanged)")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "off"), default="auto",
+                   help="auto: bubblewrap if it works here, else limits only with a warning (default); "
+                        "bwrap: refuse to grade without it; off: limits only")
+    p.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                   help=f"address-space limit of a student's kernel (default {Limits.memory_mb})")
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("course-dir", help="write an nbgrader course directory for formgrader/exchange")
     p.add_argument("directory")

@@ -52,22 +52,42 @@ class NotebookResult:
 
 
 class NbgraderCourse:
-    def __init__(self, root: Path, cell_timeout: int | None = None):
+    def __init__(self, root: Path, cell_timeout: int | None = None, env: dict[str, str] | None = None):
         self.root = Path(root).resolve()
         self.cell_timeout = cell_timeout
+        self.env = dict(env or {})  # extra variables for nbgrader (the sandbox settings)
 
     # -- set-up ----------------------------------------------------------------------
     def create(self, sources: dict[str, nbformat.NotebookNode]) -> "NbgraderCourse":
         """Write the config and the source notebooks and register every assignment."""
         self.root.mkdir(parents=True, exist_ok=True)
-        config = CONFIG.read_text() + f"\nc.CourseDirectory.root = {str(self.root)!r}\n"
-        if self.cell_timeout:
-            config += f"c.Execute.timeout = {int(self.cell_timeout)}\n"
-        (self.root / "nbgrader_config.py").write_text(config)
+        self._write_config()
         for assignment, nb in sources.items():
             write_notebook(nb, self.root / "source" / assignment / f"{assignment}.ipynb")
             self.run("generate_assignment", assignment, "--force", check=True)
         return self
+
+    def _write_config(self, root: Path | None = None) -> None:
+        """Write nbgrader_config.py; ``root`` is where the folder will be (default: where it is)."""
+        config = CONFIG.read_text() + f"\nc.CourseDirectory.root = {str(root or self.root)!r}\n"
+        if self.cell_timeout:
+            config += f"c.Execute.timeout = {int(self.cell_timeout)}\n"
+        (self.root / "nbgrader_config.py").write_text(config)
+
+    def clone(self, dest: Path, env: dict[str, str] | None = None) -> "NbgraderCourse":
+        """A copy of this course (config, sources, release, gradebook) with no submissions:
+        a private course for one grading worker, so that workers never share a gradebook."""
+        dest = Path(dest).resolve()
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        for name in ("source", "release"):
+            if (self.root / name).is_dir():
+                shutil.copytree(self.root / name, dest / name)
+        shutil.copyfile(self.root / "gradebook.db", dest / "gradebook.db")
+        course = NbgraderCourse(dest, self.cell_timeout, env)
+        course._write_config()
+        return course
 
     def run(self, *args: str, timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
         """Run one nbgrader command in this course directory."""
@@ -75,6 +95,7 @@ class NbgraderCourse:
         # nbgrader calls `alembic` (gradebook migrations) and `jupyter` by name.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         env.pop("NBGRADER_EXECUTION", None)
+        env.update(self.env)
         cmd = [sys.executable, "-m", "nbgrader", *args]
         try:
             proc = subprocess.run(

@@ -1,0 +1,320 @@
+"""Grade a whole class: in parallel, sandboxed, resumable, into one gradebook and one CSV.
+
+Layout of the output folder ``OUT``::
+
+    OUT/grades.csv                      one row per student and assignment
+    OUT/feedback/<student>/<A>.html     what to send back (no hidden tests in it)
+    OUT/.nbgrader/                      the merged nbgrader course: gradebook.db, submitted/,
+                                        autograded/ (for formgrader and manual grading)
+    OUT/.template/                      the course every worker copies (source, release, gradebook)
+    OUT/.work/<student>/                one student's private course, and result.json when done
+
+Each student is graded by one worker in a private copy of the course (its own
+gradebook), so parallel workers never write to the same SQLite file. When every student
+is done, their results are merged, one after the other, into ``OUT/.nbgrader``. A
+student's ``result.json`` is written last and atomically, and records a key made of the
+submission's bytes, the tests and the settings: a rerun (after an interruption, or of
+the same folder) skips the students whose key still matches, and the merge rebuilds the
+gradebook and CSV from all the results, so they come out the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
+
+from . import guard
+from .nbgrader_course import NbgraderCourse, NotebookResult
+from .notebooks import NotebookError, assignment_of, read_any
+from .preprocessors import INTEGRITY_ERROR, _owned_by_grader
+from .sandbox import UID_BASE, Limits, kill_user
+
+RESULT_VERSION = 1
+
+
+@dataclass
+class Row:
+    """One student's result for one assignment, as it goes into grades.csv."""
+    student: str
+    assignment: str
+    score: float
+    max_score: float
+    pending_manual: float
+    status: str
+    flags: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "test_id (why)" for the report line
+
+    @classmethod
+    def from_result(cls, r: NotebookResult, flags: list[str]) -> "Row":
+        failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed and not t.manual]
+        return cls(r.student, r.assignment, r.score, r.max_score, r.pending_manual, r.status, flags, failed)
+
+    def line(self) -> str:
+        detail = self.status if self.status != "graded" else (
+            f"failed: {'; '.join(self.failed)}" if self.failed else "all passed")
+        if self.pending_manual:
+            detail += f"; {self.pending_manual:g} points await manual grading"
+        if self.flags:
+            detail += f"; FLAGGED: {'; '.join(self.flags)}"
+        return f"  {self.student:<20} {self.assignment:<28} {self.score:>5g}/{self.max_score:<4g} {detail}"
+
+
+@dataclass
+class Settings:
+    cell_timeout: int | None
+    notebook_timeout: int
+    limits: Limits  # mode and limits; the uid is set per worker
+
+    def key(self) -> str:
+        return json.dumps({"cell": self.cell_timeout, "notebook": self.notebook_timeout,
+                           "limits": {k: v for k, v in asdict(self.limits).items() if k != "uid"}}, sort_keys=True)
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def folder_digest(folder: Path) -> bytes:
+    """The names and bytes of every file under ``folder``, in a fixed order."""
+    items = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            items.append(str(path.relative_to(folder)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        elif path.is_symlink():
+            items.append(str(path.relative_to(folder)).encode() + b"\0->" + os.readlink(path).encode())
+    return b"\n".join(items)
+
+
+def collect(student_dir: Path, all_assignments: list[str]) -> tuple[dict[str, Path | NotebookError], list[str]]:
+    """Each assignment's notebook in a student's folder (or why it cannot be read), and
+    notes about files that belong to no assignment or to another one."""
+    found: dict[str, Path | NotebookError] = {}
+    notes: list[str] = []
+    notebooks = sorted(p for p in student_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    for path in notebooks:
+        try:
+            nb, error = read_any(path), None
+        except NotebookError as err:
+            nb, error = None, err
+        try:
+            a = assignment_of(nb, path, all_assignments)
+        except NotebookError as err:
+            notes.append(str(error or err))
+            continue
+        if a != Path(path).stem.split(" ")[0] and Path(path).stem.split(" ")[0] in all_assignments:
+            notes.append(f"{path.name} holds the notebook of {a}")
+        if isinstance(found.get(a), Path):
+            notes.append(f"{path.name}: a second notebook for {a}; graded {found[a].name}")
+            continue
+        found[a] = error or path
+    return found, notes
+
+
+def _flags_from_run(autograded: Path) -> list[str]:
+    """What the guard found while the tests ran (the GraderIntegrityError outputs)."""
+    if not autograded.is_file():
+        return []
+    nb = nbformat.read(str(autograded), as_version=4)
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") == INTEGRITY_ERROR:
+                found += [p.strip() for p in out.get("traceback", [""])[0].split(":", 1)[-1].split(";")]
+    return [f"tests ran after {f}" for f in dict.fromkeys(found) if f]
+
+
+def _student_sources(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code" and not _owned_by_grader(c)]
+
+
+class ClassGrader:
+    def __init__(self, submissions: Path, out: Path, sources: dict[str, nbformat.NotebookNode],
+                 all_assignments: list[str], settings: Settings, jobs: int = 1,
+                 log: Callable[[str], None] = print):
+        self.submissions, self.out = Path(submissions).resolve(), Path(out).resolve()
+        self.sources, self.all_assignments = sources, all_assignments
+        self.settings, self.jobs, self.log = settings, max(1, jobs), log
+        self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode())
+        self._print = threading.Lock()
+
+    # -- the course every worker copies ---------------------------------------------------
+    def template(self) -> NbgraderCourse:
+        root = self.out / ".template"
+        stamp = root / "key.txt"
+        course = NbgraderCourse(root, cell_timeout=self.settings.cell_timeout)
+        if stamp.is_file() and stamp.read_text() == self.tests_key and (root / "gradebook.db").is_file():
+            return course
+        if root.exists():
+            shutil.rmtree(root)
+        course.create(self.sources)
+        stamp.write_text(self.tests_key)
+        return course
+
+    # -- one student ----------------------------------------------------------------------
+    def student_key(self, sdir: Path) -> str:
+        return _digest(self.tests_key.encode(), folder_digest(sdir))
+
+    def load_result(self, student: str, key: str) -> list[Row] | None:
+        path = self.out / ".work" / student / "result.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("version") != RESULT_VERSION or data.get("key") != key:
+            return None
+        return [Row(**row) for row in data["rows"]]
+
+    def grade_student(self, template: NbgraderCourse, sdir: Path, slot: int) -> list[Row]:
+        student, key = sdir.name, self.student_key(sdir)
+        limits = replace(self.settings.limits, uid=UID_BASE + slot)
+        work = template.clone(self.out / ".work" / student, env=limits.to_env())
+        found, notes = collect(sdir, self.all_assignments)
+        rows = []
+        try:
+            for a in self.sources:
+                rows.append(self._grade_one(work, student, a, found.get(a), notes))
+        finally:
+            if limits.mode != "off":
+                kill_user(limits.uid)  # anything the student's code left running
+                _remove_run_dirs(limits.uid)
+        result = {"version": RESULT_VERSION, "key": key, "rows": [asdict(r) for r in rows]}
+        tmp = work.root / "result.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, work.root / "result.json")  # written last: its presence means "done"
+        return rows
+
+    def _grade_one(self, course: NbgraderCourse, student: str, a: str, entry, notes: list[str]) -> Row:
+        if entry is None:
+            why = "missing: no notebook for this assignment" + (f" ({'; '.join(notes)})" if notes else "")
+            return Row.from_result(course.result(student, a, why), [])
+        if isinstance(entry, NotebookError):
+            return Row.from_result(course.result(student, a, f"not graded: {entry}"), [])
+        nb = read_any(entry)
+        course.submit(student, a, nb)
+        status = course.autograde(student, a, timeout=self.settings.notebook_timeout)
+        result = course.result(student, a, status)
+        autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
+        flags = _flags_from_run(autograded) + guard.static_flags(_student_sources(nb))
+        if not status:
+            html = course.feedback(student, a)
+            if html:
+                dest = course.root / "student-feedback" / f"{a}.html"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(html, dest)
+        return Row.from_result(result, flags)
+
+    # -- the class --------------------------------------------------------------------------
+    def run(self, force: bool = False) -> list[Row]:
+        students = sorted(p for p in self.submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+        template = self.template()
+        results: dict[str, list[Row]] = {}
+        todo = []
+        for sdir in students:
+            rows = None if force else self.load_result(sdir.name, self.student_key(sdir))
+            if rows is None:
+                todo.append(sdir)
+            else:
+                results[sdir.name] = rows
+        if results:
+            self.log(f"resuming: {len(results)} students already graded with the same submission and tests")
+        slots: queue.Queue[int] = queue.Queue()
+        for slot in range(self.jobs):
+            slots.put(slot)
+
+        def work(sdir: Path) -> list[Row]:
+            slot = slots.get()
+            try:
+                return self.grade_student(template, sdir, slot)
+            finally:
+                slots.put(slot)
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = {pool.submit(work, sdir): sdir.name for sdir in todo}
+            for future in as_completed(futures):
+                rows = future.result()
+                results[futures[future]] = rows
+                with self._print:
+                    for row in rows:
+                        self.log(row.line())
+        rows = [row for s in sorted(results) for row in results[s]]
+        self.merge(template, sorted(results))
+        return rows
+
+    def merge(self, template: NbgraderCourse, students: list[str]) -> None:
+        """One nbgrader course with every student: gradebook, submitted/, autograded/, feedback."""
+        main_root = self.out / ".nbgrader"
+        staging = Path(tempfile.mkdtemp(prefix=".nbgrader-", dir=self.out))
+        main = template.clone(staging)
+        feedback = self.out / "feedback"
+        if feedback.exists():
+            shutil.rmtree(feedback)
+        with Gradebook(f"sqlite:///{main.root / 'gradebook.db'}") as dst, warnings.catch_warnings():
+            # nbgrader's add_submission trips SQLAlchemy's autoflush warning; it does so in
+            # nbgrader's own autograde as well, and the rows are written correctly.
+            warnings.simplefilter("ignore", SAWarning)
+            for student in students:
+                work = self.out / ".work" / student
+                _copy_gradebook(work / "gradebook.db", dst, student)
+                for part in ("submitted", "autograded"):
+                    if (work / part / student).is_dir():
+                        shutil.copytree(work / part / student, main.root / part / student)
+                if (work / "student-feedback").is_dir():
+                    shutil.copytree(work / "student-feedback", feedback / student)
+        main._write_config(main_root)
+        if main_root.exists():
+            shutil.rmtree(main_root)
+        os.replace(staging, main_root)
+
+
+def _remove_run_dirs(uid: int) -> None:
+    """Kernel run folders left behind by a kernel that was killed (a notebook timeout)."""
+    for path in Path(tempfile.gettempdir()).glob("lrgrade-kernel-*"):
+        try:
+            if path.stat().st_uid == uid:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _copy_gradebook(src_db: Path, dst: Gradebook, student: str) -> None:
+    """Copy one student's submissions and scores from a worker's gradebook into ``dst``."""
+    if not src_db.is_file():
+        return
+    with Gradebook(f"sqlite:///{src_db}") as src:
+        try:
+            who = src.find_student(student)
+        except MissingEntry:
+            return
+        dst.update_or_create_student(student, first_name=who.first_name, last_name=who.last_name,
+                                     email=who.email, lms_user_id=who.lms_user_id)
+        for sub in who.submissions:
+            a = sub.assignment.name
+            dst.update_or_create_submission(a, student, timestamp=sub.timestamp, extension=sub.extension)
+            for nb in sub.notebooks:
+                target = dst.find_submission_notebook(nb.name, a, student)
+                target.flagged = nb.flagged
+                target.late_submission_penalty = nb.late_submission_penalty
+                for g in nb.grades:
+                    t = dst.find_grade(g.name, nb.name, a, student)
+                    t.auto_score, t.manual_score, t.extra_credit = g.auto_score, g.manual_score, g.extra_credit
+                    t.needs_manual_grade = g.needs_manual_grade
+                for c in nb.comments:
+                    t = dst.find_comment(c.name, nb.name, a, student)
+                    t.auto_comment, t.manual_comment = c.auto_comment, c.manual_comment
+        dst.db.commit()
