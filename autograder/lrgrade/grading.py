@@ -56,15 +56,19 @@ class Row:
     status: str
     flags: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "test_id (why)" for the report line
+    errors: list[str] = field(default_factory=list)  # errors raised in the student's own cells
 
     @classmethod
-    def from_result(cls, r: NotebookResult, flags: list[str]) -> "Row":
+    def from_result(cls, r: NotebookResult, flags: list[str], errors: list[str] | None = None) -> "Row":
         failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed and not t.manual]
-        return cls(r.student, r.assignment, r.score, r.max_score, r.pending_manual, r.status, flags, failed)
+        return cls(r.student, r.assignment, r.score, r.max_score, r.pending_manual, r.status, flags, failed,
+                   errors or [])
 
     def line(self) -> str:
         detail = self.status if self.status != "graded" else (
             f"failed: {'; '.join(self.failed)}" if self.failed else "all passed")
+        if self.errors:
+            detail += f"; {'; '.join(self.errors)}"
         if self.pending_manual:
             detail += f"; {self.pending_manual:g} points await manual grading"
         if self.flags:
@@ -137,6 +141,21 @@ def _flags_from_run(autograded: Path) -> list[str]:
             if out.get("output_type") == "error" and out.get("ename") == INTEGRITY_ERROR:
                 found += [p.strip() for p in out.get("traceback", [""])[0].split(":", 1)[-1].split(";")]
     return [f"tests ran after {f}" for f in dict.fromkeys(found) if f]
+
+
+def _student_errors(autograded: Path) -> list[str]:
+    """Errors raised in the student's own cells ("cell sgd_update raised MemoryError")."""
+    if not autograded.is_file():
+        return []
+    nb = nbformat.read(str(autograded), as_version=4)
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not _owned_by_grader(cell):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{nb.cells.index(cell)}"
+                    found.append(f"cell {name} raised {out.get('ename', 'an error')}")
+    return found
 
 
 def _student_sources(nb: nbformat.NotebookNode) -> list[str]:
@@ -217,7 +236,7 @@ class ClassGrader:
                 dest = course.root / "student-feedback" / f"{a}.html"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(html, dest)
-        return Row.from_result(result, flags)
+        return Row.from_result(result, flags, _student_errors(autograded))
 
     # -- the class --------------------------------------------------------------------------
     def run(self, force: bool = False) -> list[Row]:

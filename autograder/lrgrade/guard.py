@@ -253,9 +253,9 @@ def static_flags(sources: list[str]) -> list[str]:
             name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
             if name in SUSPICIOUS_NAMES:
                 flags.append(SUSPICIOUS_NAMES[name])
-            if isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("ctypes", "builtins", "gc", "socket")
-                                                    for a in node.names):
-                flags.append(f"imports {', '.join(a.name for a in node.names)}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                flags += [f"imports {m}" for m in modules if m.split(".")[0] in ("ctypes", "builtins", "gc", "socket")]
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                 for t in targets:

@@ -21,6 +21,8 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from .notebooks import CONFIG, write_notebook
 
+SETPRIV = shutil.which("setpriv")  # util-linux, on every Debian and Ubuntu
+
 
 @dataclass
 class TestResult:
@@ -97,6 +99,10 @@ class NbgraderCourse:
         env.pop("NBGRADER_EXECUTION", None)
         env.update(self.env)
         cmd = [sys.executable, "-m", "nbgrader", *args]
+        if SETPRIV and sys.platform.startswith("linux"):
+            # nbgrader dies with the grading tool (a Ctrl-C, a kill): it never grades on,
+            # orphaned, into a folder that a resumed run is rebuilding.
+            cmd = [SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
         try:
             proc = subprocess.run(
                 cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,
@@ -123,7 +129,11 @@ class NbgraderCourse:
             return f"stopped: {err}"
         produced = (self.root / "autograded" / student / assignment / f"{assignment}.ipynb").is_file()
         if proc.returncode != 0 or not produced:
-            return "not graded: " + _last_error(proc.stderr + proc.stdout)
+            log = proc.stderr + proc.stdout
+            if "DeadKernelError" in log or "Kernel died" in log:
+                return ("not graded: the kernel died while the notebook ran (os._exit, a crash such as "
+                        "a segfault, or the memory limit), so no cell after that one could run")
+            return "not graded: " + _last_error(log)
         return ""
 
     def feedback(self, student: str, assignment: str) -> Path | None:
