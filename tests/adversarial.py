@@ -72,6 +72,7 @@ EXPECTED = {
     "wrong-assignment": (0, "holds the notebook of 01-why-lr-matters"),
     "no-notebook": (0, "missing"),
     "empty-folder": (0, "missing"),
+    "symlink-to-solved-work": (0, "symbolic link: not graded"),
 }
 TAMPERING = ["patch-assert-helper", "patch-numpy-math-abs", "hide-tracebacks", "swallow-errors",
              "eq-always-true", "prints-passed", "rewrites-tests", "rebinds-np"]
@@ -124,6 +125,11 @@ def build(subs: Path, only: list[str] | None = None) -> list[str]:
             write(folder / "notes.txt", "I could not get the notebook to save, sorry!\n")
         elif student == "empty-folder":
             folder.mkdir(parents=True, exist_ok=True)
+        elif student == "symlink-to-solved-work":  # points at someone else's solved notebook
+            solved = subs / ".elsewhere" / f"{A}.ipynb"
+            write(solved, with_cell(base, "sgd_update", SOLVED))
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{A}.ipynb").symlink_to(solved)
     return names
 
 

@@ -60,7 +60,7 @@ def whole_class(tmp_path_factory):
         _built(a, subs / "solved" / a / f"{a}.ipynb")  # nbgrader's layout: <student>/<A>/<A>.ipynb
         (subs / "blank").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(COURSE / a / f"{a}.ipynb", subs / "blank" / f"{a}.ipynb")  # flat, as from an LMS
-    proc = lrgrade("grade", str(subs), "--out", str(tmp / "out"))
+    proc = lrgrade("grade", str(subs), "--out", str(tmp / "out"), "--jobs", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with (tmp / "out" / "grades.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -93,34 +93,6 @@ def test_feedback_is_written_per_student(whole_class):
         for a in ASSIGNMENTS:
             html = tmp / "out" / "feedback" / student / f"{a}.html"
             assert html.is_file() and html.stat().st_size > 1000
-
-
-def test_grade_reports_loops_and_broken_folders_without_stopping(tmp_path):
-    a = "00-start-here"
-    subs = tmp_path / "subs"
-    _built(a, subs / "alice" / a / f"{a}.ipynb")
-    shutil.copytree(COURSE / a, subs / "bob" / a)
-    looping = json.loads((COURSE / a / f"{a}.ipynb").read_text())
-    for cell in looping["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "sgd_update":
-            cell["source"] = "def sgd_update(w, grad, lr):\n    while True:\n        pass\n"
-    (subs / "carol").mkdir(parents=True)
-    (subs / "carol" / f"{a}.ipynb").write_text(json.dumps(looping))
-    (subs / "dave").mkdir()                                        # handed in nothing
-    (subs / "erin").mkdir()
-    (subs / "erin" / f"{a}.ipynb").write_text('{"cells": [ oops')  # malformed JSON
-    proc = lrgrade("grade", str(subs), "--assignment", a, "--out", str(tmp_path / "out"),
-                   "--cell-timeout", "15")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    with (tmp_path / "out" / "grades.csv").open() as fh:
-        rows = {r["student"]: r for r in csv.DictReader(fh)}
-    assert {s: float(r["score"]) for s, r in rows.items()} == {
-        "alice": 1, "bob": 0, "carol": 0, "dave": 0, "erin": 0}, proc.stdout
-    assert rows["carol"]["status"] == "graded"
-    assert "timed out" in proc.stdout
-    assert rows["dave"]["status"].startswith("missing")
-    assert "malformed JSON" in rows["erin"]["status"]
-    assert (subs / "erin" / f"{a}.ipynb").read_text() == '{"cells": [ oops', "submissions must never change"
 
 
 # -- check: one notebook, for a student -----------------------------------------------------

@@ -38,7 +38,7 @@ from sqlalchemy.exc import SAWarning
 
 from . import guard
 from .nbgrader_course import NbgraderCourse, NotebookResult
-from .notebooks import NotebookError, assignment_of, read_any
+from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import INTEGRITY_ERROR, _owned_by_grader
 from .sandbox import UID_BASE, Limits, kill_user
 
@@ -111,7 +111,13 @@ def collect(student_dir: Path, all_assignments: list[str]) -> tuple[dict[str, Pa
     found: dict[str, Path | NotebookError] = {}
     notes: list[str] = []
     notebooks = sorted(p for p in student_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    inside = student_dir.resolve()
     for path in notebooks:
+        if path.is_symlink() or inside not in path.resolve().parents:
+            # It could point at anything the grader can read (another student's work,
+            # the instructor's solutions): only files really in the folder are graded.
+            notes.append(f"{path.name} is a symbolic link: not graded (hand in the notebook itself)")
+            continue
         try:
             nb, error = read_any(path), None
         except NotebookError as err:
@@ -130,32 +136,23 @@ def collect(student_dir: Path, all_assignments: list[str]) -> tuple[dict[str, Pa
     return found, notes
 
 
-def _flags_from_run(autograded: Path) -> list[str]:
-    """What the guard found while the tests ran (the GraderIntegrityError outputs)."""
+def read_run(autograded: Path) -> tuple[list[str], list[str]]:
+    """From the executed notebook: what the guard found while the tests ran (its
+    ``GraderIntegrityError`` outputs), and the errors raised in the student's own cells."""
     if not autograded.is_file():
-        return []
+        return [], []
     nb = nbformat.read(str(autograded), as_version=4)
-    found = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == INTEGRITY_ERROR:
+    found, errors = [], []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") != "error":
+                continue
+            if out.get("ename") == INTEGRITY_ERROR:
                 found += [p.strip() for p in out.get("traceback", [""])[0].split(":", 1)[-1].split(";")]
-    return [f"tests ran after {f}" for f in dict.fromkeys(found) if f]
-
-
-def _student_errors(autograded: Path) -> list[str]:
-    """Errors raised in the student's own cells ("cell sgd_update raised MemoryError")."""
-    if not autograded.is_file():
-        return []
-    nb = nbformat.read(str(autograded), as_version=4)
-    found = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and not _owned_by_grader(cell):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{nb.cells.index(cell)}"
-                    found.append(f"cell {name} raised {out.get('ename', 'an error')}")
-    return found
+            elif not _owned_by_grader(cell):
+                name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index}"
+                errors.append(f"cell {name} raised {out.get('ename', 'an error')}")
+    return [f"tests ran after {f}" for f in dict.fromkeys(found) if f], errors
 
 
 def _student_sources(nb: nbformat.NotebookNode) -> list[str]:
@@ -169,7 +166,10 @@ class ClassGrader:
         self.submissions, self.out = Path(submissions).resolve(), Path(out).resolve()
         self.sources, self.all_assignments = sources, all_assignments
         self.settings, self.jobs, self.log = settings, max(1, jobs), log
-        self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode())
+        # The key of a result: the tests, the settings, and the grader's own code (a new
+        # guard or config regrades everyone).
+        grader_code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))) + CONFIG.read_bytes()
+        self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()
 
     # -- the course every worker copies ---------------------------------------------------
@@ -229,14 +229,15 @@ class ClassGrader:
         status = course.autograde(student, a, timeout=self.settings.notebook_timeout)
         result = course.result(student, a, status)
         autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
-        flags = _flags_from_run(autograded) + guard.static_flags(_student_sources(nb))
+        run_flags, errors = read_run(autograded)
+        flags = run_flags + guard.static_flags(_student_sources(nb))
         if not status:
             html = course.feedback(student, a)
             if html:
                 dest = course.root / "student-feedback" / f"{a}.html"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(html, dest)
-        return Row.from_result(result, flags, _student_errors(autograded))
+        return Row.from_result(result, flags, errors)
 
     # -- the class --------------------------------------------------------------------------
     def run(self, force: bool = False) -> list[Row]:
@@ -260,6 +261,9 @@ class ClassGrader:
             slot = slots.get()
             try:
                 return self.grade_student(template, sdir, slot)
+            except Exception as err:  # a fault of the grader's, not the student's: report it, go on
+                why = f"not graded: the grader failed ({type(err).__name__}: {err}); run the command again"
+                return [Row.from_result(template.result(sdir.name, a, why), []) for a in self.sources]
             finally:
                 slots.put(slot)
 
@@ -278,6 +282,8 @@ class ClassGrader:
     def merge(self, template: NbgraderCourse, students: list[str]) -> None:
         """One nbgrader course with every student: gradebook, submitted/, autograded/, feedback."""
         main_root = self.out / ".nbgrader"
+        for stale in self.out.glob(".nbgrader-*"):  # left by a run interrupted while merging
+            shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=".nbgrader-", dir=self.out))
         main = template.clone(staging)
         feedback = self.out / "feedback"

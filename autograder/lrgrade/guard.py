@@ -42,11 +42,11 @@ def _lrgrade_guard_install(token):
     shell = get_ipython()
     kernel = getattr(shell, "kernel", None)
     out, write, flush = sys.stdout, type(sys.stdout).write, type(sys.stdout).flush
-    _id, _isinstance, _getattr, _sorted, _dict, _list, _type = id, isinstance, getattr, sorted, dict, list, type
-    _str, _len, _set, _vars = str, len, set, vars
+    # The guard's own tools, taken before any student code runs.
+    _id, _isinstance, _getattr, _dict, _list, _type, _vars = id, isinstance, getattr, dict, list, type, vars
     dumps = json.dumps
     modules, classes = {}, {}
-    allowed = tuple(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(lrcourse.__path__[0])))
+    allowed = tuple(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, lrcourse.__path__[0]))
 
     def snap_module(mod):
         name = mod.__name__
