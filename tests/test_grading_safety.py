@@ -219,3 +219,18 @@ def test_an_interrupted_run_resumes_to_the_same_result(small_class):
     resumed = _grade(tmp / "submissions", out, "--jobs", "1")
     assert f"resuming: {done} students already graded" in resumed.stdout
     assert (out / "grades.csv").read_text() == reference
+
+
+def test_without_bubblewrap_grading_warns_or_refuses(tmp_path):
+    adversarial.build(tmp_path / "submissions", only=["solved"])
+    no_bwrap = {"LRGRADE_BWRAP": str(tmp_path / "no-bwrap-here")}
+    refused = lrgrade("grade", str(tmp_path / "submissions"), "--out", str(tmp_path / "refused"),
+                      "--assignment", A, "--sandbox", "bwrap", env=no_bwrap)
+    assert refused.returncode == 2 and "--sandbox bwrap: bwrap does not start" in refused.stderr
+    assert not (tmp_path / "refused" / "grades.csv").exists()
+    warned = lrgrade("grade", str(tmp_path / "submissions"), "--out", str(tmp_path / "warned"),
+                     "--assignment", A, env=no_bwrap)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "WARNING: grading WITHOUT a sandbox" in warned.stderr
+    assert "sandbox: none, limits only" in warned.stdout
+    assert _csv(tmp_path / "warned")["solved"]["score"] == "1"
