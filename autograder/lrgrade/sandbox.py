@@ -133,9 +133,10 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, scratch: Pat
     return args + ["--", *_exec_prefix(limits), *kernel_cmd]
 
 
-def _exec_prefix(limits: Limits) -> list[str]:
-    return [sys.executable, str(EXEC), "--uid", str(limits.uid), "--memory-mb", str(limits.memory_mb),
-            "--nproc", str(limits.nproc), "--fsize-mb", str(limits.fsize_mb), "--cpu-s", str(limits.cpu_s), "--"]
+def _exec_prefix(limits: Limits, switch_user: bool = True) -> list[str]:
+    user = ["--uid", str(limits.uid)] if switch_user else []
+    return [sys.executable, str(EXEC), *user, "--memory-mb", str(limits.memory_mb), "--nproc", str(limits.nproc),
+            "--fsize-mb", str(limits.fsize_mb), "--cpu-s", str(limits.cpu_s), "--"]
 
 
 def kill_user(uid: int) -> int:
@@ -177,7 +178,9 @@ class SandboxKernelManager(AsyncKernelManager):
         # cell that runs too long with a message on the control channel instead.
         self.kernel_spec.interrupt_mode = "message"
         if self._limits.mode != "bwrap":
-            return _exec_prefix(self._limits) + cmd
+            # No sandbox: the kernel stays the grader's user (another user could not even
+            # reach this Python, e.g. under /root), with the limits.
+            return _exec_prefix(self._limits, switch_user=False) + cmd
         cwd = Path((self._launch_args or {}).get("cwd") or os.getcwd()).resolve()
         scratch = self._rundir / "work"
         if scratch.exists():  # a restarted kernel starts from the submission again

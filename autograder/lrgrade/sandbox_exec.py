@@ -45,7 +45,8 @@ def main(argv: list[str]) -> None:
     _limit(resource.RLIMIT_FSIZE, args.fsize_mb * MB)   # no file larger than this
     _limit(resource.RLIMIT_CPU, args.cpu_s)              # a backstop to the wall-clock limits
     _limit(resource.RLIMIT_CORE, 0)                      # a segfault leaves no core file
-    os.setsid()
+    if os.getsid(0) != os.getpid():  # not already the leader of a session of its own
+        os.setsid()
     if os.getuid() == 0 and args.uid is not None:
         os.setgroups([])
         os.setgid(args.uid)
