@@ -31,15 +31,16 @@ def test_names_used_are_read_but_not_bound_by_the_cell():
 
 def test_static_scan_flags_attempts_and_leaves_honest_code_alone():
     honest = ["import numpy as np\nimport math\ndef f(x):\n    total = sum(x)\n    return math.sqrt(total)\n",
-              "print('loss after 100 steps:', 0.5)\nsum = 0\n"]
+              "print('loss after 100 steps:', 0.5)\nsum = 0\n",
+              "n_layers = len(list(model.modules()))\n"]
     assert guard.static_flags(honest) == []
     attack = ["import builtins, numpy as np\nnp.allclose = lambda *a: True\nsetattr(builtins, 'abs', None)\n",
               "class A:\n    def __eq__(self, o):\n        return True\nprint('All tests passed')\n",
-              "get_ipython().showtraceback = None\nimport ctypes\n"]
+              "get_ipython().showtraceback = None\nimport ctypes\nimport sys\nsys.modules['numpy'] = None\n"]
     flags = guard.static_flags(attack)
     for expected in ("assigns to np.allclose", "calls setattr()", "imports builtins", "defines __eq__",
                      "prints a message that looks like a test result", "touches showtraceback",
-                     "uses get_ipython()", "imports ctypes"):
+                     "uses get_ipython()", "imports ctypes", "touches sys.modules"):
         assert expected in flags, flags
 
 

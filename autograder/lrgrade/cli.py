@@ -142,8 +142,8 @@ def sandbox_limits(args) -> Limits:
     if args.sandbox == "bwrap":
         raise SandboxUnavailable(f"--sandbox bwrap: {problem}")
     print(f"WARNING: grading WITHOUT a sandbox ({problem}). Student code runs as you: it can read "
-          "your files (solutions/, the gradebook, other students' work) and use the network. Memory, "
-          "process and time limits still apply. Install Debian's bubblewrap package "
+          "your files (solutions/, the gradebook, other students' work) and use the network. The memory, "
+          "file-size and time limits still apply. Install Debian's bubblewrap package "
           "(apt-get install bubblewrap) to isolate it; see README, 'Grading safely'.", file=sys.stderr)
     return replace(limits, mode="limits")
 
@@ -219,6 +219,13 @@ def cmd_mutate(args) -> int:
     return 0 if report.share >= args.min_share else 1
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lrgrade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions")
     p.add_argument("--out", help="output folder (default: SUBMISSIONS-graded next to it)")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="students graded at once (default 1)")
+    p.add_argument("--jobs", "-j", type=_positive, default=1, help="students graded at once (default 1)")
     p.add_argument("--force", action="store_true",
                    help="regrade everyone (default: keep results whose submission and tests are unchanged)")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "off"), default="auto",

@@ -21,7 +21,8 @@ against that in three ways:
    the instructor to read. Flags do not change scores; the guard does.
 
 A determined attacker who studies this file can still defeat checks that run in the same
-process: the README says so. Every such attempt needs code that the static scan flags.
+process: the README says so. The ways around it we know of (reaching the guard through
+``sys.modules`` or the garbage collector, rewriting cells) use code the static scan flags.
 """
 from __future__ import annotations
 
@@ -253,6 +254,9 @@ def static_flags(sources: list[str]) -> list[str]:
             name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
             if name in SUSPICIOUS_NAMES:
                 flags.append(SUSPICIOUS_NAMES[name])
+            if (isinstance(node, ast.Attribute) and node.attr == "modules" and isinstance(node.value, ast.Name)
+                    and node.value.id == "sys"):
+                flags.append("touches sys.modules")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 flags += [f"imports {m}" for m in modules if m.split(".")[0] in ("ctypes", "builtins", "gc", "socket")]
