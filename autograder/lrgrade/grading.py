@@ -37,7 +37,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
 from . import guard
-from .nbgrader_course import NbgraderCourse, NotebookResult
+from .nbgrader_course import NbgraderCourse, NotebookResult, _last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import INTEGRITY_ERROR, _owned_by_grader
 from .sandbox import UID_BASE, Limits, kill_user
@@ -231,12 +231,6 @@ class ClassGrader:
         autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
         run_flags, errors = read_run(autograded)
         flags = run_flags + guard.static_flags(_student_sources(nb))
-        if not status:
-            html = course.feedback(student, a)
-            if html:
-                dest = course.root / "student-feedback" / f"{a}.html"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(html, dest)
         return Row.from_result(result, flags, errors)
 
     # -- the class --------------------------------------------------------------------------
@@ -299,8 +293,18 @@ class ClassGrader:
                 for part in ("submitted", "autograded"):
                     if (work / part / student).is_dir():
                         shutil.copytree(work / part / student, main.root / part / student)
-                if (work / "student-feedback").is_dir():
-                    shutil.copytree(work / "student-feedback", feedback / student)
+        # Feedback for the whole class at once: one nbgrader process per assignment
+        # instead of one per student (nbgrader's start-up is most of its cost).
+        for a in self.sources:
+            if any((main.root / "autograded").glob(f"*/{a}/{a}.ipynb")):
+                proc = main.run("generate_feedback", a, "--force", timeout=max(300, 10 * len(students)))
+                if proc.returncode != 0:
+                    self.log(f"warning: nbgrader generate_feedback {a} reported an error; some feedback "
+                             f"pages may be missing: {_last_error(proc.stderr + proc.stdout)}")
+        for html in sorted((main.root / "feedback").glob("*/*/*.html")):
+            student, a = html.parent.parent.name, html.parent.name
+            (feedback / student).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(html, feedback / student / f"{a}.html")
         main._write_config(main_root)
         if main_root.exists():
             shutil.rmtree(main_root)
