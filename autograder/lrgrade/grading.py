@@ -19,6 +19,7 @@ gradebook and CSV from all the results, so they come out the same.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -199,9 +200,9 @@ class ClassGrader:
             return None
         return [Row(**row) for row in data["rows"]]
 
-    def grade_student(self, template: NbgraderCourse, sdir: Path, slot: int) -> list[Row]:
+    def grade_student(self, template: NbgraderCourse, sdir: Path, uid: int) -> list[Row]:
         student, key = sdir.name, self.student_key(sdir)
-        limits = replace(self.settings.limits, uid=UID_BASE + slot)
+        limits = replace(self.settings.limits, uid=uid)
         work = template.clone(self.out / ".work" / student, env=limits.to_env())
         found, notes = collect(sdir, self.all_assignments)
         rows = []
@@ -247,19 +248,20 @@ class ClassGrader:
                 results[sdir.name] = rows
         if results:
             self.log(f"resuming: {len(results)} students already graded with the same submission and tests")
-        slots: queue.Queue[int] = queue.Queue()
-        for slot in range(self.jobs):
-            slots.put(slot)
+        uids: queue.Queue[int] = queue.Queue()
+        locks = claim_sandbox_uids(self.jobs)  # held until this run ends
+        for uid in locks:
+            uids.put(uid)
 
         def work(sdir: Path) -> list[Row]:
-            slot = slots.get()
+            uid = uids.get()
             try:
-                return self.grade_student(template, sdir, slot)
+                return self.grade_student(template, sdir, uid)
             except Exception as err:  # a fault of the grader's, not the student's: report it, go on
                 why = f"not graded: the grader failed ({type(err).__name__}: {err}); run the command again"
                 return [Row.from_result(template.result(sdir.name, a, why), []) for a in self.sources]
             finally:
-                slots.put(slot)
+                uids.put(uid)
 
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             futures = {pool.submit(work, sdir): sdir.name for sdir in todo}
@@ -269,6 +271,8 @@ class ClassGrader:
                 with self._print:
                     for row in rows:
                         self.log(row.line())
+        for handle in locks.values():
+            handle.close()
         rows = [row for s in sorted(results) for row in results[s]]
         self.merge(template, sorted(results))
         return rows
@@ -309,6 +313,25 @@ class ClassGrader:
         if main_root.exists():
             shutil.rmtree(main_root)
         os.replace(staging, main_root)
+
+
+def claim_sandbox_uids(n: int) -> dict:
+    """``n`` sandbox users no other grading run on this machine is using, each held by an
+    exclusive lock on a file in the temporary folder (released when this process ends,
+    however it ends). Two runs must not share a user: each kills its user's leftover
+    processes after every student."""
+    claimed = {}
+    for uid in range(UID_BASE, UID_BASE + 4096):
+        handle = open(Path(tempfile.gettempdir()) / f"lrgrade-sandbox-user-{uid}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        claimed[uid] = handle
+        if len(claimed) == n:
+            return claimed
+    raise RuntimeError("no free sandbox user: too many grading runs at once on this machine")
 
 
 def _remove_run_dirs(uid: int) -> None:
