@@ -136,3 +136,27 @@ def test_check_rejects_a_malformed_notebook_clearly(tmp_path):
     assert "malformed JSON" in proc.stderr
     missing = lrgrade("check", str(tmp_path / "nope.ipynb"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_course_dir_grades_a_class_with_nbgrader_itself(tmp_path):
+    """An instructor may run nbgrader directly (formgrader, the exchange): one `autograde`
+    over several students, each notebook in its own kernel with its own guard."""
+    import os
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    a = "00-start-here"
+    course = tmp_path / "course"
+    assert lrgrade("course-dir", str(course)).returncode == 0
+    _built(a, course / "submitted" / "solved-1" / a / f"{a}.ipynb")
+    _built(a, course / "submitted" / "solved-2" / a / f"{a}.ipynb")
+    shutil.copytree(COURSE / a, course / "submitted" / "blank" / a)
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", a, "--force"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission(a, s).score for s in ("solved-1", "solved-2", "blank")}
+    assert scores == {"solved-1": 1, "solved-2": 1, "blank": 0}

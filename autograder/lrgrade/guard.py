@@ -44,10 +44,11 @@ def _lrgrade_guard_install(token):
     kernel = getattr(shell, "kernel", None)
     out, write, flush = sys.stdout, type(sys.stdout).write, type(sys.stdout).flush
     # The guard's own tools, taken before any student code runs.
-    _id, _isinstance, _getattr, _dict, _list, _type, _vars = id, isinstance, getattr, dict, list, type, vars
+    _id, _isinstance, _getattr, _dict, _list, _type, _vars, _len = id, isinstance, getattr, dict, list, type, vars, len
+    _any, _zip, realpath = any, zip, os.path.realpath
     dumps = json.dumps
     modules, classes = {}, {}
-    allowed = tuple(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, lrcourse.__path__[0]))
+    allowed = tuple(realpath(p) for p in (sys.prefix, sys.base_prefix, lrcourse.__path__[0]))
 
     def snap_module(mod):
         name = mod.__name__
@@ -93,7 +94,7 @@ def _lrgrade_guard_install(token):
 
     def from_package(fn):
         code = _getattr(_getattr(fn, "__func__", fn), "__code__", None)
-        return code is None or os.path.realpath(code.co_filename).startswith(allowed)
+        return code is None or realpath(code.co_filename).startswith(allowed)
 
     def changed(now, key, value):
         new = now.get(key, value)
@@ -126,12 +127,14 @@ def _lrgrade_guard_install(token):
                 found += [f"{label}.{m} was replaced" for m in watched_methods if _vars(obj).get(m) is not before[m]]
         if shell.custom_exceptions:
             found.append("a custom exception handler was set (set_custom_exc)")
+        # Compared by identity: `==` would ask the student's objects, whose __eq__ may lie.
         for name, before in transformers.items():
-            if _list(_getattr(shell, name)) != before:
+            now_list = _list(_getattr(shell, name))
+            if _len(now_list) != _len(before) or _any(a is not b for a, b in _zip(now_list, before)):
                 found.append(f"IPython's {name} were changed")
         for event, cbs in shell.events.callbacks.items():
             old = callbacks.get(event, [])
-            if any(cb not in old and not from_package(cb) for cb in cbs):
+            if _any(not _any(cb is o for o in old) and not from_package(cb) for cb in cbs):
                 found.append(f"a callback was registered for IPython's {event} event")
         ns = shell.user_ns
         for name in used:
@@ -237,7 +240,7 @@ SUSPICIOUS_NAMES = {
     "_lrgrade_guard": "touches the grader's guard", "ctypes": "uses ctypes", "_exit": "calls os._exit",
     "fork": "forks processes", "socket": "opens network sockets", "get_objects": "walks the garbage collector",
 }
-PROTECTED_MODULES = {"np", "numpy", "math", "torch", "builtins", "lrcourse", "checks", "warnings", "sys",
+PROTECTED_MODULES = {"np", "numpy", "math", "torch", "builtins", "lrcourse", "checks", "warnings", "sys", "os",
                      "IPython", "assert_close", "assert_true", "assert_raises"}
 _PASSED = re.compile(r"\b(all )?(tests? )?pass(ed)?\b|\bok\b|\bcorrect\b", re.I)
 

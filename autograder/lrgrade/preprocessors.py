@@ -60,6 +60,12 @@ class GuardedExecute(Execute):
         self._out_bytes = 0
         self._truncated = False
 
+    def reset_execution_trackers(self):
+        # Called as each notebook starts executing (in a new kernel): the guard must be
+        # installed again, with a new token, when one nbgrader run grades many notebooks.
+        super().reset_execution_trackers()
+        self._token = ""
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
