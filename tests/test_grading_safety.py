@@ -21,6 +21,7 @@ import pytest
 import adversarial
 from conftest import ROOT, lrgrade
 from lrgrade.sandbox import UID_BASE, bwrap_problem
+from lrgrade.sandbox_exec import pids_of
 
 A = adversarial.A
 PROBLEM = bwrap_problem()
@@ -125,14 +126,7 @@ def test_submissions_are_never_modified(corpus):
 
 @needs_sandbox
 def test_no_sandboxed_process_outlives_the_run(corpus):
-    left = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if UID_BASE <= os.stat(f"/proc/{entry}").st_uid < UID_BASE + 2:
-                    left.append(entry)
-            except OSError:
-                pass
+    left = pids_of(UID_BASE) + pids_of(UID_BASE + 1)
     assert not left, f"processes of the sandbox users are still running: {left}"
 
 

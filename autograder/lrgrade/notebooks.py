@@ -26,6 +26,7 @@ SOLUTIONS = Path(os.environ.get("LRGRADE_SOLUTIONS", REPO / "solutions"))
 COURSE = Path(os.environ.get("LRGRADE_COURSE", REPO / "course"))
 CONFIG = REPO / "autograder" / "nbgrader_config.py"
 METADATA_KEY = "lr_schedules"  # notebook metadata: {"assignment": "NN-topic"}
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's markers
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 _ASSIGNMENT = re.compile(r"^\d\d-[a-z0-9-]+$")
@@ -92,7 +93,7 @@ def build_notebook(path: Path, assignment: str | None = None) -> nbformat.Notebo
         seen.add(meta["grade_id"])
         if meta["solution"] and cell.cell_type == "code" and "### BEGIN SOLUTION" not in cell.source:
             raise SourceError(f"{where} ({meta['grade_id']}): a solution cell needs ### BEGIN/END SOLUTION")
-        if "### BEGIN HIDDEN TESTS" in cell.source and not meta["grade"]:
+        if HIDDEN_BEGIN in cell.source and not meta["grade"]:
             raise SourceError(f"{where} ({meta['grade_id']}): hidden tests belong in a graded cell")
         cell.metadata["nbgrader"] = meta
         cell.id = meta["grade_id"]

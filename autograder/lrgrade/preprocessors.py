@@ -12,9 +12,9 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Integer
 
 from . import guard
+from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .sandbox import SandboxKernelManager
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 INTEGRITY_ERROR = "GraderIntegrityError"
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from .sandbox_exec import pids_of
+
 EXEC = Path(__file__).with_name("sandbox_exec.py")
 UID_BASE = 61000  # sandbox users are 61000, 61001, ... (one per worker); no login, no files
 # Variables the kernel may see; everything else of the grader's environment stays outside.
@@ -144,14 +146,11 @@ def kill_user(uid: int) -> int:
     if os.getuid() != 0 or uid == 0:
         return 0
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in pids_of(uid):
         try:
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-        except (OSError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
             pass
     return killed
 

@@ -55,21 +55,21 @@ def main(argv: list[str]) -> None:
         # processes and cannot starve the other students graded at the same time.
         _limit(resource.RLIMIT_NPROC, args.nproc)
     elif os.getuid() != 0:
-        _limit(resource.RLIMIT_NPROC, args.nproc + _processes_of(os.getuid()))
+        _limit(resource.RLIMIT_NPROC, args.nproc + len(pids_of(os.getuid())))  # it counts them all
     os.execvp(cmd[0], cmd)
 
 
-def _processes_of(uid: int) -> int:
-    """How many processes ``uid`` already runs (RLIMIT_NPROC counts them all)."""
-    count = 0
+def pids_of(uid: int) -> list[int]:
+    """The processes running as ``uid`` (also used by the grader to clean up after a student)."""
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
+                    pids.append(int(entry))
             except OSError:
                 pass
-    return count
+    return pids
 
 
 if __name__ == "__main__":
