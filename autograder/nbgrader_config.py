@@ -7,33 +7,23 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
-from lrgrade.preprocessors import GuardedExecute, HideHiddenTests, StderrToStdout
+from lrgrade.preprocessors import AnswersOnly, SafeFeedback, TrustedExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the file)
 
 c.CourseDirectory.course_id = "lr-schedules"
 
-# Torch takes a few seconds to import on a small CPU and the quick-mode experiments a few
-# more: 60 s per cell leaves room for both, while a student's infinite loop costs one
-# minute per cell, not the whole class. The cell is interrupted and the rest still run.
-c.Execute.timeout = 60
-c.Execute.interrupt_on_timeout = True
+# A submission contributes only its answer cells (matched by grade_id); everything else,
+# deleted or edited test cells included, comes from the released notebook
+# (lrgrade/preprocessors.py, AnswersOnly).
+c.Autograde.sanitize_preprocessors = [AnswersOnly, CheckCellMetadata]
 
-# A student who deletes a test cell gets it back, and is graded on it.
-c.OverwriteCells.add_missing_cells = True
-
-# GuardedExecute is nbgrader's Execute plus three things (lrgrade/preprocessors.py):
-# the kernel starts in the sandbox when `lrgrade grade` asks for it (lrgrade/sandbox.py),
-# a guard zeroes any test cell run after the notebook changed what the tests use
-# (lrgrade/guard.py), and each cell's output is capped.
-#
-# nbgrader gives 0 to any test cell that writes to stderr, so one stray warning (a
-# deprecation, a torch UserWarning) would zero a correct answer. StderrToStdout, run right
-# after execution, turns stderr in graded cells into stdout: still shown in feedback,
-# no longer fatal. Errors (failed asserts, exceptions) are unaffected.
+# TrustedExecute (lrgrade/preprocessors.py) is nbgrader's Execute with: the kernel in the
+# sandbox when `lrgrade grade` asks for it (lrgrade/sandbox.py); test cells judged in this
+# process from plain data the kernel returns (lrgrade/trusted.py), so the student's code
+# never sees an expected value and cannot write a test's outcome; and limits on CPU time.
 c.Autograde.autograde_preprocessors = [
-    GuardedExecute,
-    StderrToStdout,
+    TrustedExecute,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -42,8 +32,19 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 
-# Feedback shows which tests passed and the visible messages, never the hidden tests.
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
+# Limits are on CPU time, so a busy machine does not turn correct work into zeros: a cell
+# may use 60 s of CPU (the kernel and its children). A cell still running after it is
+# interrupted, and killed 10 CPU-seconds later. The wall clock is only a backstop, for a
+# cell that waits without computing (a sleep loop): 600 s. The kernel has 300 s to start.
+c.TrustedExecute.cpu_limit = 60
+c.TrustedExecute.cpu_grace = 10
+c.Execute.timeout = 600
+c.Execute.interrupt_on_timeout = True
+c.Execute.startup_timeout = 300
+
+# Feedback shows which tests passed and the visible messages, never the hidden tests, and
+# nothing active (scripts, HTML, links) from a submission.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, SafeFeedback]
 
 # Keep a runaway print loop from producing a multi-megabyte notebook.
 c.LimitOutput.max_lines = 200

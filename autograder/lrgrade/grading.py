@@ -37,13 +37,13 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from . import guard
+from . import scan
 from .nbgrader_course import NbgraderCourse, NotebookResult, _last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
-from .preprocessors import INTEGRITY_ERROR, _owned_by_grader
+from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT
 from .sandbox import UID_BASE, Limits, kill_user
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 @dataclass
@@ -138,26 +138,37 @@ def collect(student_dir: Path, all_assignments: list[str]) -> tuple[dict[str, Pa
 
 
 def read_run(autograded: Path) -> tuple[list[str], list[str]]:
-    """From the executed notebook: what the guard found while the tests ran (its
-    ``GraderIntegrityError`` outputs), and the errors raised in the student's own cells."""
+    """From the executed notebook: the limits the run hit (for the flags column), and the
+    errors raised in the student's own cells (for the report line)."""
     if not autograded.is_file():
         return [], []
     nb = nbformat.read(str(autograded), as_version=4)
-    found, errors = [], []
+    limits, errors = [], []
     for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        name = meta.get("grade_id") or f"#{index}"
+        test = meta.get("grade") and not meta.get("solution")
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if out.get("output_type") != "error":
                 continue
-            if out.get("ename") == INTEGRITY_ERROR:
-                found += [p.strip() for p in out.get("traceback", [""])[0].split(":", 1)[-1].split(";")]
-            elif not _owned_by_grader(cell):
-                name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index}"
-                errors.append(f"cell {name} raised {out.get('ename', 'an error')}")
-    return [f"tests ran after {f}" for f in dict.fromkeys(found) if f], errors
+            ename = out.get("ename", "")
+            if ename == CPU_LIMIT:
+                limits.append(f"CPU time limit hit in {name}")
+            elif ename == WALL_LIMIT:
+                limits.append(f"wall-clock backstop hit in {name}")
+            elif ename == DISK_LIMIT:
+                limits.append(f"disk limit hit in {name}")
+            elif ename == KERNEL_DIED and not test:
+                errors.append(f"the kernel died in cell {name}")
+            elif not test and ename != KERNEL_DIED:
+                errors.append(f"cell {name} raised {ename or 'an error'}")
+    return list(dict.fromkeys(limits)), errors
 
 
 def _student_sources(nb: nbformat.NotebookNode) -> list[str]:
-    return [c.source for c in nb.cells if c.cell_type == "code" and not _owned_by_grader(c)]
+    """The answer cells a submission contributes: the only code of the student's that runs."""
+    return [c.source for c in nb.cells if c.cell_type == "code" and isinstance(c.get("source"), str)
+            and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
 
 
 class ClassGrader:
@@ -230,8 +241,8 @@ class ClassGrader:
         status = course.autograde(student, a, timeout=self.settings.notebook_timeout)
         result = course.result(student, a, status)
         autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
-        run_flags, errors = read_run(autograded)
-        flags = run_flags + guard.static_flags(_student_sources(nb))
+        limits, errors = read_run(autograded)
+        flags = limits + scan.static_flags(_student_sources(nb))
         return Row.from_result(result, flags, errors)
 
     # -- the class --------------------------------------------------------------------------

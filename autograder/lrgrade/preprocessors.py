@@ -1,193 +1,427 @@
-"""nbgrader preprocessors used by autograder/nbgrader_config.py."""
+"""nbgrader preprocessors used by autograder/nbgrader_config.py: trusted grading.
+
+* ``AnswersOnly`` (before execution): the notebook that runs is the released one, with
+  only the submission's answer cells (solution cells and written answers, matched by
+  ``grade_id``) put in. Everything else, setup cells, test cells, metadata and the
+  kernelspec, comes from the instructor's release.
+* ``TrustedExecute``: nbgrader's Execute with the kernel in the sandbox, limits on CPU
+  time (a wall clock only as a backstop), capped outputs, and test cells that never run
+  in the kernel: the grader sends their inputs, reads back plain data and judges it in
+  its own process (``lrgrade.trusted``). A test cell's outputs are written by the grader
+  alone, so nothing the student's code prints or returns can award points.
+* ``SafeFeedback`` (feedback pages): outputs reduced to text and checked images, the
+  student's written answers shown as text, no hidden test anywhere.
+"""
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import copy
 import json
+import os
 import re
-import secrets
+import signal
+from pathlib import Path
 
+import nbformat
+from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_locked, is_solution
-from traitlets import Integer
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Float, Integer
 
-from . import guard
+from lrcourse.checks import RESULTS_MIME
+
+from . import trusted
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .sandbox import SandboxKernelManager
 
-INTEGRITY_ERROR = "GraderIntegrityError"
+# Error names the grader writes into a graded notebook; the report reads them back.
+CPU_LIMIT = "CPUTimeLimitError"
+WALL_LIMIT = "CellTimeoutError"  # nbclient's name for its (wall-clock) timeout
+KERNEL_DIED = "KernelDiedError"
+DISK_LIMIT = "DiskLimitError"
+GRADER_ERRORS = (CPU_LIMIT, WALL_LIMIT, KERNEL_DIED, DISK_LIMIT)
+TEST_FAILED = "AssertionError"
+MAX_ANSWER_CHARS = 200_000  # one answer cell; a longer one is cut (and then fails to parse)
 
 
-class StderrToStdout(NbGraderPreprocessor):
-    """Re-label stderr output of graded cells as stdout.
+def _course_paths(config, resources) -> tuple[Path, Path]:
+    """The release and source notebooks of the notebook being graded."""
+    info = resources.get("nbgrader", {})
+    coursedir = CourseDirectory(config=config)
+    name = f"{info['notebook']}.ipynb"
+    release = Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"])) / name
+    source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"])) / name
+    return release, source
 
-    nbgrader scores a test cell 0 if it wrote anything to stderr, so a harmless warning
-    raised while a correct answer is tested would cost the student the points. Failed
-    asserts and exceptions are ``error`` outputs, which this leaves alone.
+
+def _grade_id(cell) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta.get("grade_id") if isinstance(meta, dict) else None
+
+
+class AnswersOnly(NbGraderPreprocessor):
+    """Replace the submission by the released notebook with the student's answers in it.
+
+    Only the source of a solution cell crosses, matched by ``grade_id`` and cell type:
+    not its metadata, outputs or attachments. Cells the student added, edited setup or
+    test cells, and changed metadata are all left behind. A missing answer cell keeps the
+    released stub (and so scores 0).
     """
 
-    def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type == "code" and is_grade(cell):
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                    output["name"] = "stdout"
-        return cell, resources
+    def preprocess(self, nb, resources):
+        release, _ = _course_paths(self.config, resources)
+        if not release.is_file():
+            raise FileNotFoundError(f"{release}: the released notebook is missing; run nbgrader generate_assignment")
+        released = nbformat.read(str(release), as_version=4)
+        answers: dict[str, NotebookNode] = {}
+        for cell in nb.cells:
+            grade_id = _grade_id(cell)
+            if grade_id and grade_id not in answers and isinstance(cell.get("source"), str):
+                answers[grade_id] = cell
+        for cell in released.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            answer = answers.get(meta.get("grade_id"))
+            if meta.get("solution") and answer is not None and answer.get("cell_type") == cell.cell_type:
+                cell.source = answer.source[:MAX_ANSWER_CHARS]
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            cell.pop("attachments", None)
+        return released, resources
 
 
-def _owned_by_grader(cell) -> bool:
-    """Locked cells and test cells: their code comes from the instructor, not the student."""
-    return (is_locked(cell) or is_grade(cell)) and not is_solution(cell)
-
-
-class GuardedExecute(Execute):
-    """nbgrader's Execute, with the kernel in the sandbox, the guard, and an output cap.
+class TrustedExecute(Execute):
+    """nbgrader's Execute, graded from evidence the student's code cannot reach.
 
     * The kernel is started by ``SandboxKernelManager`` (a plain kernel unless the
       grading tool asked for the sandbox).
-    * Before the first cell, the guard (``lrgrade.guard``) is installed in the kernel;
-      before and after each test cell it reports whether anything the tests use was
-      changed. If so, the test cell gets a ``GraderIntegrityError`` output: 0 points.
-    * A cell's outputs are capped at ``max_output_bytes``: a print loop cannot fill the
-      grader's memory or the gradebook.
+    * A test cell is not executed: the cases of the instructor's version of it (hidden
+      ones included, read in this process) are run through a probe, and the verdict,
+      computed here, becomes the cell's only output.
+    * Each cell may use ``cpu_limit`` seconds of CPU time (the kernel and everything it
+      started); past it the cell is interrupted, and the kernel killed if it does not
+      stop. Wall-clock time (nbgrader's ``timeout``) is only a backstop.
+    * Outputs are capped per output, per cell and per notebook; the kernel's disk use
+      (its run folder) is capped too.
     """
 
+    cpu_limit = Float(60.0, help="CPU seconds one cell may use (kernel and its children)").tag(config=True)
+    cpu_grace = Float(10.0, help="CPU seconds after the interrupt before the kernel is killed").tag(config=True)
     max_output_bytes = Integer(1_000_000, help="Outputs kept per cell, in bytes of JSON").tag(config=True)
+    max_notebook_output_bytes = Integer(16_000_000, help="Outputs kept per notebook").tag(config=True)
+    max_error_chars = Integer(20_000, help="Characters kept of one error's message and traceback").tag(config=True)
+    max_disk_mb = Integer(64, help="Megabytes the kernel may write to its run folder").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
-        self._token = ""
-        self._out_bytes = 0
-        self._truncated = False
+        self._tests: dict[str, trusted.TestCell] = {}
+        self._reset()
 
-    def reset_execution_trackers(self):
-        # Called as each notebook starts executing (in a new kernel): the guard must be
-        # installed again, with a new token, when one nbgrader run grades many notebooks.
-        super().reset_execution_trackers()
-        self._token = ""
+    def _reset(self):
+        self._dead = ""
+        self._limit = ""
+        self._cell_bytes = 0
+        self._nb_bytes = 0
+        self._truncated = False
+        self._probe: list[str] | None = None
+
+    def preprocess(self, nb, resources=None, km=None):
+        _, source = _course_paths(self.config, resources)
+        self._tests = read_tests(source)
+        self._reset()
+        return super().preprocess(nb, resources, km)
+
+    def set_widgets_metadata(self):
+        """Widget state comes from the kernel: it is the student's data, not the notebook's."""
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if cell.cell_type != "code" or not cell.source.strip():
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        if not self._token:
-            self._token = secrets.token_hex(16)
-            await self._guard_cell(guard.install_code(self._token), cell_index)
-        grader_owned = _owned_by_grader(cell)
-        test = grader_owned and is_grade(cell)
-        used = guard.names_used(cell.source) if test else []
-        before = await self._guard_report(used, [], cell_index) if test else []
-        self._out_bytes, self._truncated = 0, False
-        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        if grader_owned:
-            after = await self._guard_report(used if test else [], guard.names_bound(cell.source), cell_index)
-            problems = list(dict.fromkeys(before + after)) if test else []
-            if problems:
-                cell.outputs.append(NotebookNode(
-                    output_type="error", ename=INTEGRITY_ERROR,
-                    evalue="code in this notebook changed what the tests use, so this test scores 0: "
-                           + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
-                    traceback=[f"{INTEGRITY_ERROR}: " + "; ".join(problems)]))
+        if cell.cell_type != "code":
+            return cell
+        test = _grade_id(cell) if is_grade(cell) and not is_solution(cell) else None
+        if test is not None:
+            return await self._run_test(cell, cell_index, self._tests.get(test))
+        if self._dead or not cell.source.strip():
+            return cell
+        await self._execute(cell, cell_index, execution_count, store_history)
         return cell
 
-    # nbconvert's preprocess_cell calls the synchronous wrapper, made from the base class's
-    # coroutine when that class was defined: wrap this class's coroutine instead.
     execute_cell = run_sync(async_execute_cell)
 
-    async def _guard_cell(self, code: str, cell_index: int) -> list:
-        probe = NotebookNode(cell_type="code", source=code, metadata=NotebookNode(), outputs=[],
-                             execution_count=None, id="lrgrade-guard")
-        real = self.nb.cells[cell_index]
-        await super().async_execute_cell(probe, cell_index, store_history=False)
-        self.nb.cells[cell_index] = real  # nbclient files the executed cell under cell_index
-        return probe.outputs
+    async def _execute(self, cell, cell_index, execution_count=None, store_history=True) -> None:
+        """Run one cell under the CPU watchdog; record a limit hit or a dead kernel."""
+        self._limit, self._cell_bytes, self._truncated = "", 0, False
+        watchdog = asyncio.ensure_future(self._watch())
+        try:
+            await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            self._dead = self._limit or (
+                f"the kernel died while cell {_grade_id(cell) or cell_index} ran (os._exit, a crash such as a "
+                "segfault, or the memory limit), so no cell after it could run")
+            cell.outputs.append(_error(KERNEL_DIED, self._dead))
+        finally:
+            watchdog.cancel()
+        if self._limit and not self._dead:
+            cell.outputs = [o for o in cell.outputs if o.get("ename") != "KeyboardInterrupt"]
+            cell.outputs.append(_error(CPU_LIMIT if "CPU" in self._limit else DISK_LIMIT, self._limit))
 
-    async def _guard_report(self, used: list[str], record: list[str], cell_index: int) -> list[str]:
-        outputs = await self._guard_cell(guard.report_code(used, record), cell_index)
-        found = guard.parse_report(outputs, self._token)
-        return ["the grader's check gave no genuine answer (its output was hidden or faked)"] if found is None else found
+    async def _run_test(self, cell, cell_index, test: trusted.TestCell | None):
+        cell.outputs, cell.execution_count = [], None
+        if test is None:
+            messages = ["this test is not in the instructor's version of the notebook: the grader cannot run it"]
+        elif self._dead:
+            messages = test.verdict(None, self._dead)
+        else:
+            probe = NotebookNode(cell_type="code", source=test.kernel_code(), metadata=NotebookNode(),
+                                 outputs=[], execution_count=None, id=f"lrgrade-{test.grade_id}")
+            self._probe = []
+            real = self.nb.cells[cell_index]
+            try:
+                await self._execute(probe, cell_index, store_history=False)
+            finally:
+                self.nb.cells[cell_index] = real  # nbclient files the executed cell under cell_index
+                results, self._probe = self._probe, None
+            problem = self._dead or self._limit or _probe_error(probe)
+            if len(results) > 1:
+                messages = test.verdict(None, "more than one set of results came back (something in your "
+                                              "notebook printed its own)")
+            else:
+                messages = test.verdict(results[0] if results and not self._limit else None, problem)
+        if messages:
+            text = messages[0] + "".join(f"\n- {m}" for m in messages[1:])
+            ename = (CPU_LIMIT if "CPU" in self._limit else KERNEL_DIED) if self._dead or self._limit else TEST_FAILED
+            cell.outputs.append(_error(ename, text[:self.max_error_chars]))
+        return cell
+
+    # -- limits ----------------------------------------------------------------------------
+    def _kernel_pids(self) -> list[int]:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return _tree(process.pid) if process is not None else []
+
+    async def _watch(self) -> None:
+        """Stop a cell that uses more than ``cpu_limit`` seconds of CPU, or fills the disk."""
+        start = _cpu_seconds(self._kernel_pids())
+        interrupted = False
+        rundir = getattr(self.km, "_rundir", None)
+        while True:
+            await asyncio.sleep(0.2)
+            pids = self._kernel_pids()
+            used = _cpu_seconds(pids) - start
+            if rundir is not None and _disk_bytes(rundir) > self.max_disk_mb * 1_000_000:
+                self._limit = (f"the notebook wrote more than {self.max_disk_mb} MB of files, so the grader "
+                               "stopped it")
+                _kill(pids)
+                return
+            if used > self.cpu_limit and not interrupted:
+                interrupted = True
+                self._limit = (f"the cell used more than {self.cpu_limit:g} s of CPU time and was stopped: "
+                               "does your code loop forever, or do far more work than it needs?")
+                try:
+                    await self.km.interrupt_kernel()
+                except Exception:  # a kernel that cannot be interrupted is killed below
+                    pass
+            elif used > self.cpu_limit + self.cpu_grace:
+                _kill(pids)
+                return
 
     def output(self, outs, msg, display_id, cell_index):
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        self._out_bytes += size
-        if self._out_bytes > self.max_output_bytes and msg.get("msg_type") in ("stream", "display_data",
-                                                                                "execute_result", "update_display_data"):
+        msg_type = msg.get("msg_type")
+        content = msg.get("content", {})
+        if self._probe is not None:  # a test's probe: keep its results, nothing else
+            if msg_type == "display_data" and RESULTS_MIME in content.get("data", {}):
+                self._probe.append(str(content["data"][RESULTS_MIME]))
+            elif msg_type == "error":
+                return super().output(outs, self._cap_error(msg), display_id, cell_index)
+            return None
+        if msg_type == "error":
+            return super().output(outs, self._cap_error(msg), display_id, cell_index)
+        size = len(json.dumps(content, default=str))
+        self._cell_bytes += size
+        self._nb_bytes += size
+        if self._cell_bytes > self.max_output_bytes or self._nb_bytes > self.max_notebook_output_bytes:
             if not self._truncated:
                 self._truncated = True
                 outs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text=f"\n[the grader kept the first {self.max_output_bytes // 1000} kB "
-                                              "of this cell's output and dropped the rest]\n"))
+                                         text="\n[the grader kept the first part of this output and dropped "
+                                              "the rest]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
 
+    def _cap_error(self, msg):
+        msg = copy.copy(msg)
+        content = dict(msg.get("content", {}))
+        limit = self.max_error_chars
+        content["ename"] = str(content.get("ename", "Error"))[:200]
+        content["evalue"] = str(content.get("evalue", ""))[:limit]
+        trace, kept = [], 0
+        for line in list(content.get("traceback", []))[:100]:
+            line = str(line)[:limit]
+            kept += len(line)
+            if kept > limit:
+                trace.append("[the rest of the traceback was dropped]")
+                break
+            trace.append(line)
+        content["traceback"] = trace
+        msg["content"] = content
+        return msg
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+def read_tests(source: Path) -> dict[str, trusted.TestCell]:
+    """Every test cell of the instructor's notebook, read in the grader's process."""
+    nb = nbformat.read(str(source), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: trusted.read_test_cell(cell.source, _grade_id(cell))
+            for cell in nb.cells
+            if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)}
 
 
-def hidden_test_line(source: str) -> int | None:
-    """1-based line of ``### BEGIN HIDDEN TESTS`` in a test cell, or None."""
-    for number, line in enumerate(source.splitlines(), start=1):
-        if line.strip() == HIDDEN_BEGIN:
-            return number
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _probe_error(probe) -> str:
+    for out in probe.outputs:
+        if out.get("output_type") == "error":
+            if out.get("ename") == WALL_LIMIT:
+                return ("they ran past the grader's wall-clock backstop for one cell: does your code wait "
+                        "or sleep forever?")
+            return f"{out.get('ename', 'an error')}: {str(out.get('evalue', ''))[:500]}"
+    return ""
+
+
+# -- processes, CPU time and disk use, read from /proc ---------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()  # fields from the state on (the name may hold spaces)
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system time of these processes and of their children that have exited."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _TICK
+
+
+def _disk_bytes(folder: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+# -- feedback ----------------------------------------------------------------------------------
+_PNG = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&$~\"'=:@%^])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that markdown shows as it is: no HTML, links, images, math or code."""
+    return "\n\n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", para) for para in text.split("\n\n"))
+
+
+def _safe_output(out) -> NotebookNode | None:
+    kind = out.get("output_type")
+    if kind == "stream":
+        return NotebookNode(output_type="stream", name="stdout", text=str(out.get("text", ""))[:100_000])
+    if kind == "error":
+        ename, evalue = str(out.get("ename", "Error"))[:200], str(out.get("evalue", ""))[:20_000]
+        return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+    if kind in ("display_data", "execute_result"):
+        data = out.get("data", {})
+        kept = {}
+        if isinstance(data.get("text/plain"), str):
+            kept["text/plain"] = data["text/plain"][:100_000]
+        png = data.get("image/png")
+        if isinstance(png, str) and len(png) < 4_000_000 and _PNG.match(png):
+            try:
+                if base64.b64decode(png, validate=False)[:8] == b"\x89PNG\r\n\x1a\n":
+                    kept["image/png"] = png
+            except (binascii.Error, ValueError):
+                pass
+        if not kept:
+            return None
+        node = NotebookNode(output_type="display_data", data=kept, metadata={})
+        return node
     return None
 
 
-def failed_in_hidden_tests(cell) -> bool:
-    """Did this test cell's error come from its hidden part? (Read off the traceback.)"""
-    hidden = hidden_test_line(cell.source)
-    if hidden is None:
-        return False
-    for out in cell.get("outputs", []):
-        if out.get("output_type") != "error":
-            continue
-        text = _ANSI.sub("", "\n".join(out.get("traceback", [])))
-        lines = [int(n) for count, n in re.findall(r"Cell In\[(\d+)\], line (\d+)", text)
-                 if cell.get("execution_count") is None or int(count) == cell.execution_count]
-        if out.get("ename") == "CellTimeoutError":
-            return False
-        if not lines or lines[0] > hidden:  # no line found: assume the worst, reveal nothing
-            return True
-    return False
+class SafeFeedback(NbGraderPreprocessor):
+    """Feedback pages carry nothing active from a submission, and no hidden test.
 
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """For feedback: a student sees which tests passed and the visible messages, never
-    the hidden tests' code, inputs or expected values.
-
-    In each test cell the hidden block is replaced by a note, tracebacks (which quote the
-    lines around the failing one) are dropped, and an error raised in the hidden part
-    says only that a hidden test failed. Other output of a cell with hidden tests is
-    dropped too: the student's code might print what a hidden test gave it.
+    Every output becomes plain text, a traceback-free error, or a PNG image that really
+    is one; HTML, JavaScript, SVG, LaTeX, markdown outputs and widget views are dropped.
+    The student's written answers are shown as text (no HTML, links or images). Test
+    cells show only their visible part: the grader never puts hidden tests in a graded
+    notebook, and this strips any that an older one holds.
     """
 
+    def preprocess(self, nb, resources):
+        nb.metadata = NotebookNode({k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")})
+        nb, resources = super().preprocess(nb, resources)
+        return nb, resources
+
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
-            return cell, resources
-        hidden = hidden_test_line(cell.source) is not None
-        in_hidden = failed_in_hidden_tests(cell)
-        outputs = []
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                ename, evalue = out.get("ename", "Error"), str(out.get("evalue", ""))
-                if ename == "CellTimeoutError":
-                    evalue = "the cell ran past the time limit: does your code loop forever?"
-                elif in_hidden and ename != INTEGRITY_ERROR:
-                    evalue = ("a hidden test failed: your code passes the visible examples but not "
-                              "other cases. Re-read the task, and test the edge cases yourself.")
-                    ename = "AssertionError"
-                outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                                            traceback=[f"{ename}: {evalue}"]))
-            elif not hidden:
-                outputs.append(out)
-        cell.outputs = outputs
-        if hidden:
-            lines, keep = [], True
-            for line in cell.source.splitlines():
-                if line.strip() == HIDDEN_BEGIN:
-                    keep = False
-                    lines.append("# (hidden tests ran here; their code is not shown)")
-                elif line.strip() == HIDDEN_END:
-                    keep = True
-                elif keep:
-                    lines.append(line)
-            cell.source = "\n".join(lines)
+        cell.pop("attachments", None)
+        cell.metadata = NotebookNode({k: v for k, v in cell.metadata.items() if k == "nbgrader"})
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in map(_safe_output, cell.get("outputs", [])) if o is not None]
+            if is_grade(cell) and not is_solution(cell):
+                cell.source = strip_hidden(cell.source)
+        elif cell.cell_type == "markdown" and is_solution(cell):
+            cell.source = escape_markdown(cell.source)
+        elif cell.cell_type == "raw":
+            cell.cell_type, cell.source = "markdown", escape_markdown(cell.source)
         return cell, resources
+
+
+def strip_hidden(source: str) -> str:
+    lines, keep = [], True
+    for line in source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            keep = False
+            lines.append("# (hidden tests run here when your work is graded; their code is not shown)")
+        elif line.strip() == HIDDEN_END:
+            keep = True
+        elif keep:
+            lines.append(line)
+    return "\n".join(lines)

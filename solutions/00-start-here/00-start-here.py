@@ -84,21 +84,24 @@ def sgd_update(w, grad, lr):
 
 
 # %% nbgrader={"grade_id": "test_sgd_update", "grade": true, "points": 1}
-from lrcourse.checks import assert_close
+import numpy as np
+from lrcourse.checks import call, code, run_tests
 
-assert_close(sgd_update(1.0, 2.0, 0.1), 0.8, "sgd_update(1.0, 2.0, 0.1)",
-             hint="the step goes against the gradient: w - lr * grad")
-w = np.array([1.0, -1.0])
-new_w = sgd_update(w, np.array([0.5, 0.5]), 0.2)
-assert_close(new_w, [0.9, -1.1], "sgd_update on arrays")
-assert np.array_equal(w, [1.0, -1.0]), "sgd_update changed w in place; return a new array instead"
+tests = [
+    call("sgd_update", 1.0, 2.0, 0.1).expect(0.8, hint="the step goes against the gradient: w - lr * grad"),
+    call("sgd_update", np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.2).expect([0.9, -1.1]),
+    code("w = np.array([1.0, -1.0])\nsgd_update(w, np.array([0.5, 0.5]), 0.2)\nw",
+         "w after sgd_update(w, np.array([0.5, 0.5]), 0.2)").expect(
+        [1.0, -1.0], hint="sgd_update changed w in place; return a new array instead"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(sgd_update(3.0, -4.0, 0.5), 5.0, "sgd_update(3.0, -4.0, 0.5)",
-             hint="a negative gradient means the step goes up")
-assert_close(sgd_update(2.5, 7.0, 0.0), 2.5, "sgd_update with lr = 0")
-w = np.array([0.0, 1.0, 2.0])
-assert_close(sgd_update(w, np.array([1.0, 2.0, 3.0]), 0.01), [-0.01, 0.98, 1.97], "sgd_update on 3 values")
+tests += [
+    call("sgd_update", 3.0, -4.0, 0.5).expect(5.0, hint="a negative gradient means the step goes up"),
+    call("sgd_update", 2.5, 7.0, 0.0).expect(2.5, hint="with lr = 0 nothing moves"),
+    call("sgd_update", np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]), 0.01).expect([-0.01, 0.98, 1.97]),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # Run the test cell. If it printed nothing, you have your first point. Now save the
