@@ -1,13 +1,14 @@
 """The autograder under attack and at class scale (see tests/adversarial.py for the cases).
 
-One class of 26 students, every one of them a fault, an attack or a control, is graded
-once, in the sandbox, with two workers; the tests read what came out. A smaller class
-checks that regrading, resuming an interrupted run and grading with one or two workers
-all give the same grades.
+One class of about 40 students, every one of them a fault, an attack or a control, is
+graded once, in the sandbox, with two workers; the tests read what came out. A smaller
+class checks that regrading, resuming an interrupted run, grading with one or two
+workers, and grading on a deliberately overloaded machine all give the same grades.
 """
 import csv
 import hashlib
 import html
+from html.parser import HTMLParser
 import json
 import os
 import signal
@@ -45,9 +46,14 @@ def _csv(out: Path) -> dict[str, dict]:
         return {r["student"]: r for r in csv.DictReader(fh)}
 
 
+# Limits for these tests: 15 CPU-seconds a cell (notebook 00 needs about 5, for importing
+# torch), and a wall-clock backstop of 60 s a cell for code that sleeps.
+LIMITS = ("--cell-cpu", "15", "--cell-timeout", "60", "--memory-mb", "2048")
+
+
 def _grade(subs: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    proc = lrgrade("grade", str(subs), "--out", str(out), "--assignment", A, "--cell-timeout", "10",
-                   "--memory-mb", "2048", "--sandbox", "bwrap", *extra, env=env)
+    proc = lrgrade("grade", str(subs), "--out", str(out), "--assignment", A, *LIMITS, "--sandbox", "bwrap",
+                   *extra, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -86,22 +92,52 @@ def test_every_fault_and_attack_gets_its_score_and_a_clear_line(corpus):
 
 
 @needs_sandbox
-def test_tampering_is_flagged_and_honest_work_is_not(corpus):
+def test_no_attack_earns_a_point_and_the_scan_points_at_them(corpus):
     rows = corpus["rows"]
-    for student in adversarial.TAMPERING:
+    for student in adversarial.FLAGGED:
         assert rows[student]["flags"], f"{student} was not flagged: {corpus['lines'][student]}"
-    for student in ("solved", "blank", "renamed-notebook", "sys-exit-after-answer", "hidden-tests-fail"):
+    for student in adversarial.HONEST:
         assert not rows[student]["flags"], f"{student} was flagged: {rows[student]['flags']}"
     assert "flagged for a closer look" in corpus["stdout"]
 
 
+def _autograded(corpus, student: str) -> dict:
+    return json.loads((corpus["out"] / ".nbgrader" / "autograded" / student / A / f"{A}.ipynb").read_text())
+
+
+def _test_cell(nb: dict) -> dict:
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_sgd_update")
+
+
 @needs_sandbox
-def test_the_guard_zeroes_tests_that_would_pass_when_rigged(corpus):
-    """These two rig the visible test so it passes: only the guard stands in the way."""
-    for student in ("patch-assert-helper", "rewrites-tests"):
-        nb = json.loads((corpus["out"] / ".nbgrader" / "autograded" / student / A / f"{A}.ipynb").read_text())
-        test = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_sgd_update")
-        assert [o.get("ename") for o in test["outputs"] if o["output_type"] == "error"] == ["GraderIntegrityError"]
+def test_test_cells_hold_only_what_the_grader_wrote(corpus):
+    """Whatever a submission did, its test cell shows the released test and the grader's verdict."""
+    released = _test_cell(adversarial.released())["source"]
+    for student, (score, _) in adversarial.EXPECTED.items():
+        path = corpus["out"] / ".nbgrader" / "autograded" / student / A / f"{A}.ipynb"
+        if not path.is_file():
+            continue
+        test = _test_cell(json.loads(path.read_text()))
+        assert "".join(test["source"]) == "".join(released), student
+        kinds = [o["output_type"] for o in test["outputs"]]
+        assert kinds == ([] if score else ["error"]), f"{student}: {kinds}"
+
+
+@needs_sandbox
+def test_limits_are_reported_and_caps_keep_honest_work(corpus):
+    lines = corpus["lines"]
+    assert "CPU time limit hit" in corpus["rows"]["infinite-loop"]["flags"]
+    assert "wall-clock backstop hit" in corpus["rows"]["sleeps-forever"]["flags"]
+    huge = corpus["out"] / ".nbgrader" / "autograded" / "huge-error" / A / f"{A}.ipynb"
+    assert huge.stat().st_size < 2_000_000, f"a 40 MB error made a {huge.stat().st_size} byte notebook"
+    loud = corpus["out"] / ".nbgrader" / "autograded" / "honest-large-output" / A / f"{A}.ipynb"
+    assert loud.stat().st_size < 2_000_000
+    text = "".join("".join(o.get("text", "")) for c in _autograded(corpus, "fills-scratch")["cells"]
+                   for o in c.get("outputs", []))
+    written = json.loads(text.split("WRITTEN ", 1)[1].splitlines()[0].replace("'", '"'))
+    for folder, megabytes in written.items():  # 256 MB each; 2000 MB was tried
+        assert megabytes <= 300, f"the kernel wrote {megabytes} MB to {folder}"
+    assert "all passed" in lines["fills-scratch"]
 
 
 @needs_sandbox
@@ -152,6 +188,45 @@ def test_feedback_never_shows_hidden_tests(corpus):
     assert "a hidden test failed" in failed_hidden
     visible = html.unescape((corpus["out"] / "feedback" / "blank" / f"{A}.html").read_text())
     assert "NotImplementedError" in visible
+    found = "".join("".join(o.get("text", "")) for c in _autograded(corpus, "reads-files")["cells"]
+                    for o in c.get("outputs", []))
+    assert "FOUND []" in found, f"the kernel found files with tests or answers: {found[-500:]}"
+
+
+class _ActiveContent(HTMLParser):
+    """Collects what could run in a browser: scripts that mention the payload, event
+    handlers, javascript: URLs, frames and plugins."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker, self.found, self._script = marker, [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._script = tag == "script"
+        if tag in ("iframe", "frame", "object", "embed"):
+            self.found.append(f"<{tag}>")
+        for key, value in attrs:
+            if key.startswith("on"):
+                self.found.append(f"{tag} {key}=")
+            if key in ("href", "src", "action", "formaction") and "javascript:" in (value or "").lower():
+                self.found.append(f"{tag} {key}={value}")
+
+    def handle_endtag(self, tag):
+        self._script = False
+
+    def handle_data(self, data):
+        if self._script and self.marker in data:
+            self.found.append(f"script: {data[:80]}")
+
+
+@needs_sandbox
+def test_feedback_carries_no_active_content_from_a_submission(corpus):
+    for student in ("active-content", "injected-markdown", "answer-metadata-changed"):
+        parser = _ActiveContent("PWNED")
+        parser.feed((corpus["out"] / "feedback" / student / f"{A}.html").read_text())
+        assert not parser.found, f"{student}: active content reached the feedback page: {parser.found}"
+    page = (corpus["out"] / "feedback" / "active-content" / f"{A}.html").read_text()
+    assert "&lt;script&gt;PWNED_PRINT" in page  # what the code printed is shown, as text
 
 
 @needs_sandbox
@@ -169,7 +244,7 @@ def test_merged_gradebook_holds_every_graded_student(corpus):
 
 
 # -- the same grades however the class is graded -------------------------------------------
-SMALL = ["solved", "blank", "hidden-tests-fail", "patch-assert-helper"]
+SMALL = ["solved", "blank", "hidden-tests-fail", "patch-assert-helper", "infinite-loop", "honest-large-output"]
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +274,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(small_class):
     out = tmp / "interrupted"
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     cmd = [sys.executable, "-m", "lrgrade.cli", "grade", str(tmp / "submissions"), "--out", str(out),
-           "--assignment", A, "--cell-timeout", "10", "--memory-mb", "2048", "--sandbox", "bwrap", "--jobs", "1"]
+           "--assignment", A, *LIMITS, "--sandbox", "bwrap", "--jobs", "1"]
     run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     deadline = time.time() + 300
@@ -213,6 +288,36 @@ def test_an_interrupted_run_resumes_to_the_same_result(small_class):
     resumed = _grade(tmp / "submissions", out, "--jobs", "1")
     assert f"resuming: {done} students already graded" in resumed.stdout
     assert (out / "grades.csv").read_text() == reference
+
+
+@needs_sandbox
+def test_an_overloaded_machine_gives_the_same_grades(small_class):
+    """Twice as many workers as cores, and a CPU hog on each core: limits are on CPU time,
+    so the grades (and the limit hits) are those of the quiet run."""
+    tmp, reference = small_class
+    hogs = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1500\n"
+                              "while time.time() < end:\n    pass\n"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        _grade(tmp / "submissions", tmp / "loaded", "--jobs", str(2 * (os.cpu_count() or 2)))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert (tmp / "loaded" / "grades.csv").read_text() == reference
+
+
+ATTACKS_FOR_CHECK = ["forges-results", "racing-thread", "edited-setup-cell", "interpreter-hooks"]
+
+
+def test_check_gives_the_verdict_grade_gives(tmp_path):
+    """`check` (a student's self-check, no sandbox) uses the same trusted path as `grade`."""
+    adversarial.build(tmp_path / "subs", only=["solved", *ATTACKS_FOR_CHECK])
+    for student in ["solved", *ATTACKS_FOR_CHECK]:
+        nb = next((tmp_path / "subs" / student).rglob("*.ipynb"))
+        proc = lrgrade("check", str(nb), "--cell-cpu", "15")
+        assert proc.returncode == 0, proc.stderr
+        expected = adversarial.EXPECTED[student][0]
+        assert f"total: {expected} / 1" in proc.stdout, f"{student}: {proc.stdout}"
 
 
 def test_without_bubblewrap_grading_warns_or_refuses(tmp_path):

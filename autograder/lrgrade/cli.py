@@ -20,13 +20,13 @@ from pathlib import Path
 
 import nbformat
 
-from .grading import ClassGrader, Settings
+from .grading import ClassGrader, Settings, printable
 from .nbgrader_course import NbgraderCourse, NotebookResult
 from .sandbox import Limits, bwrap_problem
 from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
                         build_notebook, read_any, source_path, write_notebook)
 
-DEFAULT_NOTEBOOK_TIMEOUT = 900  # seconds for one whole notebook, however many cells loop
+DEFAULT_NOTEBOOK_TIMEOUT = 3600  # wall-clock backstop for one whole notebook (limits are on CPU time)
 
 
 def grading_sources(only: list[str] | None = None) -> tuple[dict[str, nbformat.NotebookNode], bool]:
@@ -94,7 +94,7 @@ def _print_table(result: NotebookResult) -> None:
         if t.manual:
             verdict = t.message or "graded by your instructor"
         else:
-            verdict = "passed" if t.passed else f"FAILED: {t.message or 'failed'}"
+            verdict = "passed" if t.passed else f"FAILED: {printable(t.message, 1000) or 'failed'}"
         print(f"{t.grade_id:<{width}}  {pts:>6}  {verdict}")
 
 
@@ -108,7 +108,7 @@ def cmd_check(args) -> int:
         return 2
     sources, hidden = grading_sources([assignment])
     with tempfile.TemporaryDirectory(prefix="lrgrade-check-") as tmp:
-        course = NbgraderCourse(Path(tmp), cell_timeout=args.cell_timeout).create(sources)
+        course = NbgraderCourse(Path(tmp), cell_timeout=args.cell_timeout, cell_cpu=args.cell_cpu).create(sources)
         course.submit("me", assignment, nb)
         status = course.autograde("me", assignment, timeout=args.notebook_timeout)
         result = course.result("me", assignment, status)
@@ -172,7 +172,7 @@ def cmd_grade(args) -> int:
         print(f"lrgrade grade: {err}", file=sys.stderr)
         return 2
     sources, hidden = grading_sources(args.assignment or None)
-    settings = Settings(args.cell_timeout, args.notebook_timeout, limits)
+    settings = Settings(args.cell_timeout, args.notebook_timeout, limits, args.cell_cpu)
     out.mkdir(parents=True, exist_ok=True)
     grader = ClassGrader(submissions, out, sources, known_assignments(), settings, jobs=args.jobs)
     print(f"grading {len(students)} students x {len(sources)} assignments "
@@ -263,10 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true", help="list caught mutants too, and why")
     p.set_defaults(func=cmd_mutate)
     for p in (sub.choices["check"], sub.choices["grade"]):
+        p.add_argument("--cell-cpu", type=float, default=None,
+                       help="CPU seconds per cell (default: autograder/nbgrader_config.py, 60)")
         p.add_argument("--cell-timeout", type=int, default=None,
-                       help="seconds per cell (default: autograder/nbgrader_config.py)")
+                       help="wall-clock backstop per cell, in seconds, for code that waits without "
+                            "computing (default: autograder/nbgrader_config.py, 600)")
         p.add_argument("--notebook-timeout", type=int, default=DEFAULT_NOTEBOOK_TIMEOUT,
-                       help=f"seconds per notebook (default {DEFAULT_NOTEBOOK_TIMEOUT})")
+                       help=f"wall-clock backstop per notebook, in seconds (default {DEFAULT_NOTEBOOK_TIMEOUT})")
     args = parser.parse_args(argv)
     try:
         return args.func(args)

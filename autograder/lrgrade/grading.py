@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -46,6 +47,17 @@ from .sandbox import UID_BASE, Limits, kill_user
 RESULT_VERSION = 2
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text, limit: int = 300) -> str:
+    """Text from a student's run, safe for a terminal and a CSV cell: control characters
+    (colours, cursor moves, newlines, bidirectional overrides) shown as escapes, and cut."""
+    text = _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 256
+                        else "\\u%04x" % ord(m.group()), str(text))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass
 class Row:
     """One student's result for one assignment, as it goes into grades.csv."""
@@ -61,9 +73,10 @@ class Row:
 
     @classmethod
     def from_result(cls, r: NotebookResult, flags: list[str], errors: list[str] | None = None) -> "Row":
-        failed = [f"{t.grade_id} ({t.message[:60] or 'failed'})" for t in r.tests if not t.passed and not t.manual]
-        return cls(r.student, r.assignment, r.score, r.max_score, r.pending_manual, r.status, flags, failed,
-                   errors or [])
+        failed = [f"{t.grade_id} ({printable(t.message, 80) or 'failed'})" for t in r.tests
+                  if not t.passed and not t.manual]
+        return cls(printable(r.student), r.assignment, r.score, r.max_score, r.pending_manual, printable(r.status),
+                   [printable(f) for f in flags], failed, [printable(e, 120) for e in errors or []])
 
     def line(self) -> str:
         detail = self.status if self.status != "graded" else (
@@ -79,12 +92,13 @@ class Row:
 
 @dataclass
 class Settings:
-    cell_timeout: int | None
-    notebook_timeout: int
+    cell_timeout: int | None     # wall-clock backstop per cell
+    notebook_timeout: int        # wall-clock backstop per notebook
     limits: Limits  # mode and limits; the uid is set per worker
+    cell_cpu: float | None = None  # CPU seconds per cell
 
     def key(self) -> str:
-        return json.dumps({"cell": self.cell_timeout, "notebook": self.notebook_timeout,
+        return json.dumps({"cell": self.cell_timeout, "notebook": self.notebook_timeout, "cpu": self.cell_cpu,
                            "limits": {k: v for k, v in asdict(self.limits).items() if k != "uid"}}, sort_keys=True)
 
 
@@ -188,7 +202,7 @@ class ClassGrader:
     def template(self) -> NbgraderCourse:
         root = self.out / ".template"
         stamp = root / "key.txt"
-        course = NbgraderCourse(root, cell_timeout=self.settings.cell_timeout)
+        course = NbgraderCourse(root, cell_timeout=self.settings.cell_timeout, cell_cpu=self.settings.cell_cpu)
         if stamp.is_file() and stamp.read_text() == self.tests_key and (root / "gradebook.db").is_file():
             return course
         if root.exists():

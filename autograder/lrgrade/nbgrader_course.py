@@ -54,9 +54,11 @@ class NotebookResult:
 
 
 class NbgraderCourse:
-    def __init__(self, root: Path, cell_timeout: int | None = None, env: dict[str, str] | None = None):
+    def __init__(self, root: Path, cell_timeout: int | None = None, env: dict[str, str] | None = None,
+                 cell_cpu: float | None = None):
         self.root = Path(root).resolve()
-        self.cell_timeout = cell_timeout
+        self.cell_timeout = cell_timeout  # wall-clock backstop per cell (seconds)
+        self.cell_cpu = cell_cpu          # CPU seconds per cell
         self.env = dict(env or {})  # extra variables for nbgrader (the sandbox settings)
 
     # -- set-up ----------------------------------------------------------------------
@@ -74,6 +76,8 @@ class NbgraderCourse:
         config = CONFIG.read_text() + f"\nc.CourseDirectory.root = {str(root or self.root)!r}\n"
         if self.cell_timeout:
             config += f"c.Execute.timeout = {int(self.cell_timeout)}\n"
+        if self.cell_cpu:
+            config += f"c.TrustedExecute.cpu_limit = {float(self.cell_cpu)!r}\n"
         (self.root / "nbgrader_config.py").write_text(config)
 
     def clone(self, dest: Path, env: dict[str, str] | None = None) -> "NbgraderCourse":
@@ -87,7 +91,7 @@ class NbgraderCourse:
             if (self.root / name).is_dir():
                 shutil.copytree(self.root / name, dest / name)
         shutil.copyfile(self.root / "gradebook.db", dest / "gradebook.db")
-        course = NbgraderCourse(dest, self.cell_timeout, env)
+        course = NbgraderCourse(dest, self.cell_timeout, env, self.cell_cpu)
         course._write_config()
         return course
 

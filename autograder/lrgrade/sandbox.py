@@ -9,9 +9,10 @@ them when nbgrader starts a kernel.
 What the sandbox (Debian's ``bubblewrap``, ``bwrap``) gives the kernel:
 
 * a file system that holds only the system's programs and libraries, Python, the
-  course's virtual environment, ``lrcourse`` and ``data/``, all read-only, plus a scratch
-  copy of the student's own folder: not ``solutions/``, the gradebook, the instructor's
-  home or the other students' files;
+  course's virtual environment, ``lrcourse`` and ``data/``, all read-only; its working
+  folder, ``/tmp`` and ``/dev/shm`` are empty memory-backed folders of a fixed size
+  (``scratch_mb`` each), so files count against a limit: not ``solutions/``, the
+  gradebook, the submission, the instructor's home or the other students' files;
 * no network (a network namespace with only loopback), its own process and IPC
   namespaces, an environment with none of the instructor's variables;
 * a user of its own (uid ``LRGRADE_SANDBOX_UID``, one per parallel worker, when the
@@ -54,7 +55,8 @@ class Limits:
     memory_mb: int = 4096    # address space; torch and the course's models need about 700 MB
     nproc: int = 64
     fsize_mb: int = 64
-    cpu_s: int = 1800
+    cpu_s: int = 1800        # the whole kernel, a backstop to the per-cell limit (TrustedExecute)
+    scratch_mb: int = 256    # each of the working folder, /tmp and /dev/shm
 
     def to_env(self) -> dict[str, str]:
         return {f"LRGRADE_SANDBOX_{k.upper()}": str(v) for k, v in asdict(self).items()}
@@ -95,7 +97,7 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, scratch: Path, rundir: Path) -> list[str]:
+def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path) -> list[str]:
     """The bwrap command line that starts ``kernel_cmd`` in the sandbox described above."""
     from lrcourse.data import data_dir
 
@@ -112,7 +114,11 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, scratch: Pat
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd",
                  "group", "nsswitch.conf", "hosts", "fonts", "matplotlibrc"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    # Memory-backed folders of a fixed size: what the student's code writes there counts
+    # against a limit (an unsized tmpfs would be memory outside the address-space limit).
+    size = str(limits.scratch_mb * 1024 * 1024)
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm", "--perms", "1777", "--dir", "/tmp/home"]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU grading machine keeps its GPU
         args += ["--dev-bind-try", str(dev), str(dev)]
     read_only = {Path(sys.base_prefix).resolve(), Path(sys.prefix), Path(sys.prefix).resolve(),
@@ -120,14 +126,15 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, scratch: Pat
     # bwrap creates the folders above a mount point as it finds them (e.g. /root 0700,
     # which the sandbox user could not enter): create them first, open to all.
     parents = {p for path in read_only | {EXEC, rundir, cwd} for p in Path(path).parents if p != Path("/")}
+    parents -= {p for p in parents if Path("/tmp") in p.parents}  # created by the mounts themselves
     for parent in sorted(parents - {Path("/tmp")}, key=lambda p: len(p.parts)):
         args += ["--perms", "0755", "--dir", str(parent)]
     for path in sorted(read_only):
         args += ["--ro-bind", str(path), str(path)]
     args += ["--ro-bind", str(EXEC), str(EXEC),
              "--bind", str(rundir), str(rundir),
-             "--bind", str(scratch), str(cwd), "--chdir", str(cwd),
-             "--clearenv", "--setenv", "HOME", str(rundir / "home"), "--setenv", "PATH",
+             "--perms", "1777", "--size", size, "--tmpfs", str(cwd), "--chdir", str(cwd),
+             "--clearenv", "--setenv", "HOME", "/tmp/home", "--setenv", "PATH",
              f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"]
     for key in PASS_ENV:
         if key in os.environ:
@@ -180,18 +187,13 @@ class SandboxKernelManager(AsyncKernelManager):
             # No sandbox: the kernel stays the grader's user (another user could not even
             # reach this Python, e.g. under /root), with the limits.
             return _exec_prefix(self._limits, switch_user=False) + cmd
+        # The working folder is an empty scratch folder at the path of the student's
+        # folder: the kernel sees none of the files there (the submission, the graded copy).
         cwd = Path((self._launch_args or {}).get("cwd") or os.getcwd()).resolve()
-        scratch = self._rundir / "work"
-        if scratch.exists():  # a restarted kernel starts from the submission again
-            shutil.rmtree(scratch)
-        # The student's own folder, copied: what the kernel writes never reaches the
-        # submission or the autograded notebook nbgrader writes afterwards.
-        shutil.copytree(cwd, scratch, symlinks=True)
-        (self._rundir / "home").mkdir(exist_ok=True)
         if os.getuid() == 0:
             for path in [self._rundir, *self._rundir.rglob("*")]:
                 os.chown(path, self._limits.uid, self._limits.uid, follow_symlinks=False)
-        return bwrap_command(cmd, self._limits, cwd, scratch, self._rundir)
+        return bwrap_command(cmd, self._limits, cwd, self._rundir)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

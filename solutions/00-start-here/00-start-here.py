@@ -22,10 +22,13 @@
 # * A cell that says `# YOUR CODE HERE` and `raise NotImplementedError()` is yours: replace
 #   both lines with your code.
 # * The cell after it holds **tests**. Run it: silence means it passed; an `AssertionError`
-#   tells you what was expected and what your code returned. Do not edit test cells: when
-#   your work is graded they are restored, and more tests you cannot see (*hidden tests*)
-#   are added. They try other values and the edge cases, so code that only matches the
-#   visible examples will not pass them.
+#   tells you what was expected and what your code returned. When your work is graded,
+#   more tests you cannot see (*hidden tests*) are added. They try other values and the
+#   edge cases, so code that only matches the visible examples will not pass them.
+# * Only your answer cells are graded: everything else, the test cells included, comes
+#   from the course when your notebook is graded. Keep your whole answer, helper
+#   functions and imports included, inside the answer cell; code in cells you add yourself
+#   does not run at grading time.
 # * Before you hand in, restart the kernel and run everything (*Kernel → Restart Kernel and
 #   Run All Cells*), so the notebook works top to bottom and not only in the order you ran it.
 #

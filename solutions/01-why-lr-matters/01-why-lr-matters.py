@@ -89,29 +89,43 @@ def gd_trajectory(x0, lam, lr, steps):
 
 
 # %% nbgrader={"grade_id": "test_gd_trajectory", "grade": true, "points": 2}
-xs = gd_trajectory(1.0, 4.0, 0.1, 3)
-assert_true(isinstance(xs, np.ndarray),
-            f"gd_trajectory(1.0, 4.0, 0.1, 3) returned a {type(xs).__name__}; return a NumPy array "
-            "(np.array(your_list) converts a list)")
-assert_close(xs, [1.0, 0.6, 0.36, 0.216], "gd_trajectory(1.0, 4.0, 0.1, 3)",
-             hint="the result starts with x0 and has steps + 1 values; each step multiplies by 1 - lr * lam = 0.6")
-assert_close(gd_trajectory(2.0, 1.0, 0.5, 2), [2.0, 1.0, 0.5], "gd_trajectory(2.0, 1.0, 0.5, 2)",
-             hint="x_{t+1} = x_t - lr * lam * x_t")
+import numpy as np
+from lrcourse.checks import Opaque, assert_close, assert_true, call, run_tests
+
+
+def numpy_array_close(expected, what, hint=""):
+    """The result must be a NumPy array (not a list) with these values."""
+    def check(result):
+        name = result.type_name if isinstance(result, Opaque) else type(result).__name__
+        assert_true(isinstance(result, np.ndarray),
+                    f"{what} returned a {name}; return a NumPy array (np.array(your_list) converts a list)")
+        assert_close(result, expected, what, hint=hint)
+    return check
+
+
+tests = [
+    call("gd_trajectory", 1.0, 4.0, 0.1, 3).check(numpy_array_close(
+        [1.0, 0.6, 0.36, 0.216], "gd_trajectory(1.0, 4.0, 0.1, 3)",
+        hint="the result starts with x0 and has steps + 1 values; each step multiplies by 1 - lr * lam = 0.6")),
+    call("gd_trajectory", 2.0, 1.0, 0.5, 2).expect([2.0, 1.0, 0.5], hint="x_{t+1} = x_t - lr * lam * x_t"),
+]
 ### BEGIN HIDDEN TESTS
-expected = -3.0 * (1.0 - 0.7 * 2.5) ** np.arange(6)  # factor -0.75: overshoots and converges
-assert_close(gd_trajectory(-3.0, 2.5, 0.7, 5), expected, "gd_trajectory(-3.0, 2.5, 0.7, 5)",
-             hint="with lr * lam > 1 the factor 1 - lr * lam is negative, so the sign flips every step")
-assert_close(gd_trajectory(1.5, 4.0, 0.3, 0), [1.5], "gd_trajectory(1.5, 4.0, 0.3, 0)",
-             hint="zero steps: the trajectory is just the starting point, an array of length 1")
-assert_close(gd_trajectory(0.7, 3.0, 0.0, 4), [0.7] * 5, "gd_trajectory(0.7, 3.0, 0.0, 4)",
-             hint="with lr = 0 nothing moves")
-assert_close(gd_trajectory(1.0, 4.0, 0.5, 4), [1.0, -1.0, 1.0, -1.0, 1.0], "gd_trajectory(1.0, 4.0, 0.5, 4)",
-             hint="at lr = 2 / lam the factor is exactly -1")
-assert_close(gd_trajectory(1.0, 4.0, 0.51, 20), 1.0 * (1.0 - 0.51 * 4.0) ** np.arange(21),
-             "gd_trajectory(1.0, 4.0, 0.51, 20)", hint="above 2 / lam the trajectory grows")
-assert_close(gd_trajectory(2, 1, 0.25, 2), [2.0, 1.5, 1.125], "gd_trajectory(2, 1, 0.25, 2) with integer arguments",
-             hint="use floats for the values, even if x0 and lam are integers")
+tests += [
+    call("gd_trajectory", -3.0, 2.5, 0.7, 5).expect(
+        -3.0 * (1.0 - 0.7 * 2.5) ** np.arange(6),  # factor -0.75: overshoots and converges
+        hint="with lr * lam > 1 the factor 1 - lr * lam is negative, so the sign flips every step"),
+    call("gd_trajectory", 1.5, 4.0, 0.3, 0).expect(
+        [1.5], hint="zero steps: the trajectory is just the starting point, an array of length 1"),
+    call("gd_trajectory", 0.7, 3.0, 0.0, 4).expect([0.7] * 5, hint="with lr = 0 nothing moves"),
+    call("gd_trajectory", 1.0, 4.0, 0.5, 4).expect([1.0, -1.0, 1.0, -1.0, 1.0],
+                                                   hint="at lr = 2 / lam the factor is exactly -1"),
+    call("gd_trajectory", 1.0, 4.0, 0.51, 20).expect(1.0 * (1.0 - 0.51 * 4.0) ** np.arange(21),
+                                                     hint="above 2 / lam the trajectory grows"),
+    call("gd_trajectory", 2, 1, 0.25, 2).expect(  # integer arguments
+        [2.0, 1.5, 1.125], hint="use floats for the values, even if x0 and lam are integers"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # Let us look at the regimes for $\lambda = 4$, where the limit is $2/\lambda = 0.5$. On the
@@ -189,38 +203,27 @@ def max_stable_lr(lambdas):
 
 
 # %% nbgrader={"grade_id": "test_max_stable_lr", "grade": true, "points": 1}
-assert_close(max_stable_lr([4.0]), 0.5, "max_stable_lr([4.0])", hint="one direction: the limit is 2 / lam")
-assert_close(max_stable_lr([1.0, 4.0, 2.0]), 0.5, "max_stable_lr([1.0, 4.0, 2.0])",
-             hint="every direction must be stable, and the sharpest one is the hardest")
-raised = None
-try:
-    max_stable_lr([1.0, -2.0])
-except ValueError:
-    raised = True
-except Exception as err:
-    raised = f"{type(err).__name__}: {err}"
-assert_true(raised is True,
-            "max_stable_lr([1.0, -2.0]) should raise ValueError (a negative curvature has no minimum), "
-            + (f"but it raised {raised}" if raised else "but it returned normally"))
+import numpy as np
+from lrcourse.checks import call, run_tests
+
+tests = [
+    call("max_stable_lr", [4.0]).expect(0.5, hint="one direction: the limit is 2 / lam"),
+    call("max_stable_lr", [1.0, 4.0, 2.0]).expect(
+        0.5, hint="every direction must be stable, and the sharpest one is the hardest"),
+    call("max_stable_lr", [1.0, -2.0]).raises(ValueError, hint="a negative curvature has no minimum"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(max_stable_lr([0.3, 12.5, 7.0]), 0.16, "max_stable_lr([0.3, 12.5, 7.0])",
-             hint="2 divided by the largest curvature")
-assert_close(max_stable_lr(np.array([25.0, 0.5])), 0.08, "max_stable_lr(np.array([25.0, 0.5]))",
-             hint="it must accept a NumPy array, and the largest curvature may come first")
-assert_close(max_stable_lr((8,)), 0.25, "max_stable_lr((8,))", hint="a tuple with one integer curvature")
-for bad in ([1.0, 0.0, 3.0], [2.0, -1.0, 5.0], [-4.0]):
-    raised = None
-    try:
-        max_stable_lr(bad)
-    except ValueError:
-        raised = True
-    except Exception as err:
-        raised = f"{type(err).__name__}: {err}"
-    assert_true(raised is True,
-                f"max_stable_lr({bad}) should raise ValueError because a curvature is <= 0, "
-                + (f"but it raised {raised}" if raised else "but it returned normally")
-                + ". Hint: check that every curvature is strictly positive; zero is not allowed either.")
+tests += [
+    call("max_stable_lr", [0.3, 12.5, 7.0]).expect(0.16, hint="2 divided by the largest curvature"),
+    call("max_stable_lr", np.array([25.0, 0.5])).expect(
+        0.08, hint="it must accept a NumPy array, and the largest curvature may come first"),
+    call("max_stable_lr", (8,)).expect(0.25, hint="a tuple with one integer curvature"),
+]
+tests += [call("max_stable_lr", bad).raises(
+    ValueError, hint="a curvature is <= 0: check that every curvature is strictly positive; zero is not allowed either.")
+    for bad in ([1.0, 0.0, 3.0], [2.0, -1.0, 5.0], [-4.0])]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 3. The best constant learning rate, and why it is not fast
@@ -268,25 +271,39 @@ def best_constant_lr(lambdas):
 
 
 # %% nbgrader={"grade_id": "test_best_constant_lr", "grade": true, "points": 2}
-assert_close(best_constant_lr([1.0, 3.0]), 0.5, "best_constant_lr([1.0, 3.0])",
-             hint="balance the flattest and the sharpest direction: 2 / (lam_min + lam_max)")
-assert_close(best_constant_lr([2.0]), 0.5, "best_constant_lr([2.0])",
-             hint="with one direction the best step lands on the minimum at once: 1 / lam")
+import numpy as np
+from lrcourse.checks import assert_close, call, run_tests
+
+tests = [
+    call("best_constant_lr", [1.0, 3.0]).expect(
+        0.5, hint="balance the flattest and the sharpest direction: 2 / (lam_min + lam_max)"),
+    call("best_constant_lr", [2.0]).expect(
+        0.5, hint="with one direction the best step lands on the minimum at once: 1 / lam"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(best_constant_lr([0.5, 9.0, 2.0, 4.0]), 2.0 / 9.5, "best_constant_lr([0.5, 9.0, 2.0, 4.0])",
-             hint="only the smallest and the largest curvature matter, not the others")
-assert_close(best_constant_lr([9.0, 4.0, 0.5, 2.0]), 2.0 / 9.5, "best_constant_lr([9.0, 4.0, 0.5, 2.0])",
-             hint="the order of the curvatures must not matter")
-assert_close(best_constant_lr(np.array([10.0, 10.0])), 0.1, "best_constant_lr(np.array([10.0, 10.0]))",
-             hint="it must accept a NumPy array")
-assert_close(best_constant_lr((5,)), 0.2, "best_constant_lr((5,))", hint="a single curvature gives 1 / lam")
-lams = [0.2, 3.0, 40.0]
-lr_star = best_constant_lr(lams)
-rate = max(abs(1.0 - lr_star * lam_i) for lam_i in lams)
-kappa = 40.0 / 0.2
-assert_close(rate, (kappa - 1) / (kappa + 1), "the rate max|1 - lr * lam_i| at best_constant_lr([0.2, 3.0, 40.0])",
-             hint="at the best LR the flattest and the sharpest direction shrink by the same factor (kappa-1)/(kappa+1)")
+def balances_the_rates(lams):
+    """At the best LR the worst factor max|1 - lr * lam_i| is (kappa - 1) / (kappa + 1)."""
+    kappa = max(lams) / min(lams)
+
+    def check(lr_star):
+        rate = max(abs(1.0 - lr_star * lam_i) for lam_i in lams)
+        assert_close(rate, (kappa - 1) / (kappa + 1),
+                     f"the rate max|1 - lr * lam_i| at best_constant_lr({lams})",
+                     hint="at the best LR the flattest and the sharpest direction shrink by the same factor "
+                          "(kappa-1)/(kappa+1)")
+    return check
+
+
+tests += [
+    call("best_constant_lr", [0.5, 9.0, 2.0, 4.0]).expect(
+        2.0 / 9.5, hint="only the smallest and the largest curvature matter, not the others"),
+    call("best_constant_lr", [9.0, 4.0, 0.5, 2.0]).expect(2.0 / 9.5, hint="the order of the curvatures must not matter"),
+    call("best_constant_lr", np.array([10.0, 10.0])).expect(0.1, hint="it must accept a NumPy array"),
+    call("best_constant_lr", (5,)).expect(0.2, hint="a single curvature gives 1 / lam"),
+    call("best_constant_lr", [0.2, 3.0, 40.0]).check(balances_the_rates([0.2, 3.0, 40.0])),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # The cell below checks the derivation numerically. On the left, the worst factor $\rho(\eta)$
@@ -371,18 +388,22 @@ def max_stable_lr_momentum(lam, beta):
 
 
 # %% nbgrader={"grade_id": "test_max_stable_lr_momentum", "grade": true, "points": 1}
-assert_close(max_stable_lr_momentum(4.0, 0.0), 0.5, "max_stable_lr_momentum(4.0, 0.0)",
-             hint="without momentum it is plain gradient descent: 2 / lam")
-assert_close(max_stable_lr_momentum(4.0, 0.9), 0.95, "max_stable_lr_momentum(4.0, 0.9)",
-             hint="momentum raises the limit by a factor 1 + beta")
+from lrcourse.checks import call, run_tests
+
+tests = [
+    call("max_stable_lr_momentum", 4.0, 0.0).expect(
+        0.5, hint="without momentum it is plain gradient descent: 2 / lam"),
+    call("max_stable_lr_momentum", 4.0, 0.9).expect(0.95, hint="momentum raises the limit by a factor 1 + beta"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(max_stable_lr_momentum(2.5, 0.5), 1.2, "max_stable_lr_momentum(2.5, 0.5)",
-             hint="2 * (1 + beta) / lam")
-assert_close(max_stable_lr_momentum(10.0, 0.99), 0.398, "max_stable_lr_momentum(10.0, 0.99)",
-             hint="2 * (1 + beta) / lam")
-assert_close(max_stable_lr_momentum(0.8, 0.0), 2.5, "max_stable_lr_momentum(0.8, 0.0)",
-             hint="beta = 0 must give the plain gradient descent limit 2 / lam")
+tests += [
+    call("max_stable_lr_momentum", 2.5, 0.5).expect(1.2, hint="2 * (1 + beta) / lam"),
+    call("max_stable_lr_momentum", 10.0, 0.99).expect(0.398, hint="2 * (1 + beta) / lam"),
+    call("max_stable_lr_momentum", 0.8, 0.0).expect(
+        2.5, hint="beta = 0 must give the plain gradient descent limit 2 / lam"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # Now let PyTorch check the algebra. The cell below runs the real `torch.optim.SGD` with

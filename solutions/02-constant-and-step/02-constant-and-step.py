@@ -70,16 +70,22 @@ def constant_lr(step, lr_max):
 
 
 # %% nbgrader={"grade_id": "test_constant_lr", "grade": true, "points": 1}
-from lrcourse.checks import assert_close
+from lrcourse.checks import call, code, run_tests
 
-assert_close(constant_lr(0, 0.1), 0.1, "constant_lr(0, 0.1)", hint="the first update uses lr_max")
-assert_close([constant_lr(s, 0.1) for s in range(5)], [0.1] * 5, "[constant_lr(s, 0.1) for s in range(5)]",
-             hint="a constant schedule ignores the step")
+tests = [
+    call("constant_lr", 0, 0.1).expect(0.1, hint="the first update uses lr_max"),
+    code("[constant_lr(s, 0.1) for s in range(5)]", "[constant_lr(s, 0.1) for s in range(5)]").expect(
+        [0.1] * 5, hint="a constant schedule ignores the step"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close([constant_lr(s, 0.037) for s in (0, 1, 99, 12345)], [0.037] * 4,
-             "constant_lr(s, 0.037) for s in (0, 1, 99, 12345)", hint="return lr_max whatever the step")
-assert_close(constant_lr(10**9, 2.5), 2.5, "constant_lr(10**9, 2.5)", hint="no step is too large")
+tests += [
+    code("[constant_lr(s, 0.037) for s in (0, 1, 99, 12345)]", "constant_lr(s, 0.037) for s in (0, 1, 99, 12345)").expect(
+        [0.037] * 4, hint="return lr_max whatever the step"),
+    code("constant_lr(10**9, 2.5)", "constant_lr(10**9, 2.5)").expect(2.5, hint="no step is too large"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 2. Why lower the learning rate at all?
@@ -201,41 +207,48 @@ def step_decay(step, lr_max, step_size, gamma):
 
 
 # %% nbgrader={"grade_id": "test_step_decay", "grade": true, "points": 2}
-from lrcourse.checks import assert_close
+from torch.optim.lr_scheduler import StepLR
+
+from lrcourse.checks import code, run_tests
 from lrcourse.reference import torch_lrs
 
-assert_close(step_decay(0, 1.0, 3, 0.5), 1.0, "step_decay(0, lr_max=1.0, step_size=3, gamma=0.5)",
-             hint="the first update uses lr_max")
-assert_close(step_decay(2, 1.0, 3, 0.5), 1.0, "step_decay(2, lr_max=1.0, step_size=3, gamma=0.5)",
-             hint="updates 0, 1 and 2 form the first block: no cut yet")
-assert_close(step_decay(3, 1.0, 3, 0.5), 0.5, "step_decay(3, lr_max=1.0, step_size=3, gamma=0.5)",
-             hint="update 3 comes after one full block of 3 updates, so the LR has been cut once")
-expected = torch_lrs(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 10)
-assert_close([step_decay(s, 1.0, 3, 0.5) for s in range(10)], expected,
-             "[step_decay(s, 1.0, 3, 0.5) for s in range(10)] compared with StepLR(step_size=3, gamma=0.5)",
-             hint="the number of cuts is step // step_size (integer division: the LR changes in jumps)")
+tests = [
+    code("step_decay(0, 1.0, 3, 0.5)", "step_decay(0, lr_max=1.0, step_size=3, gamma=0.5)").expect(
+        1.0, hint="the first update uses lr_max"),
+    code("step_decay(2, 1.0, 3, 0.5)", "step_decay(2, lr_max=1.0, step_size=3, gamma=0.5)").expect(
+        1.0, hint="updates 0, 1 and 2 form the first block: no cut yet"),
+    code("step_decay(3, 1.0, 3, 0.5)", "step_decay(3, lr_max=1.0, step_size=3, gamma=0.5)").expect(
+        0.5, hint="update 3 comes after one full block of 3 updates, so the LR has been cut once"),
+    code("[step_decay(s, 1.0, 3, 0.5) for s in range(10)]",
+         "[step_decay(s, 1.0, 3, 0.5) for s in range(10)] compared with StepLR(step_size=3, gamma=0.5)").expect(
+        torch_lrs(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 10),
+        hint="the number of cuts is step // step_size (integer division: the LR changes in jumps)"),
+]
 ### BEGIN HIDDEN TESTS
 for lr_max, step_size, gamma, total in ((0.3, 7, 0.2, 50), (0.05, 1, 0.9, 30), (2.0, 100, 0.1, 350),
                                         (0.1, 4, 1.0, 20), (0.8, 5, 0.5, 5)):
-    expected = torch_lrs(lambda opt: StepLR(opt, step_size=step_size, gamma=gamma), lr_max, total)
-    assert_close([step_decay(s, lr_max, step_size, gamma) for s in range(total)], expected,
-                 f"step_decay(s, {lr_max}, step_size={step_size}, gamma={gamma}) for s = 0..{total - 1}, "
-                 f"compared with StepLR",
-                 hint="lr_max * gamma ** (step // step_size); with step_size = 1 every update is a new block")
+    tests.append(code(f"[step_decay(s, {lr_max!r}, {step_size!r}, {gamma!r}) for s in range({total})]",
+                      f"step_decay(s, {lr_max}, step_size={step_size}, gamma={gamma}) for s = 0..{total - 1}, "
+                      f"compared with StepLR").expect(
+        torch_lrs(lambda opt: StepLR(opt, step_size=step_size, gamma=gamma), lr_max, total),
+        hint="lr_max * gamma ** (step // step_size); with step_size = 1 every update is a new block"))
 for k in (1, 2, 5):
-    assert_close(step_decay(7 * k, 0.3, 7, 0.2), 0.3 * 0.2**k, f"step_decay({7 * k}, 0.3, step_size=7, gamma=0.2)",
-                 hint="at step = k * step_size the LR has been cut exactly k times")
-    assert_close(step_decay(7 * k - 1, 0.3, 7, 0.2), 0.3 * 0.2 ** (k - 1),
-                 f"step_decay({7 * k - 1}, 0.3, step_size=7, gamma=0.2)",
-                 hint="the last update of a block still uses the previous value")
-assert_close(step_decay(1_000_000, 2.0, 250_000, 0.5), 0.125,
-             "step_decay(1_000_000, 2.0, step_size=250_000, gamma=0.5)",
-             hint="4 full blocks have passed: 2.0 * 0.5**4")
-assert_close(step_decay(999_999, 2.0, 250_000, 0.5), 0.25, "step_decay(999_999, 2.0, step_size=250_000, gamma=0.5)",
-             hint="3 full blocks have passed: 2.0 * 0.5**3")
-assert_close(step_decay(12, 1, 4, 0.5), 0.125, "step_decay(12, 1, 4, 0.5) with an integer lr_max",
-             hint="lr_max * gamma ** (step // step_size)")
+    tests.append(code(f"step_decay({7 * k}, 0.3, 7, 0.2)", f"step_decay({7 * k}, 0.3, step_size=7, gamma=0.2)").expect(
+        0.3 * 0.2**k, hint="at step = k * step_size the LR has been cut exactly k times"))
+    tests.append(code(f"step_decay({7 * k - 1}, 0.3, 7, 0.2)",
+                      f"step_decay({7 * k - 1}, 0.3, step_size=7, gamma=0.2)").expect(
+        0.3 * 0.2 ** (k - 1), hint="the last update of a block still uses the previous value"))
+tests += [
+    code("step_decay(1_000_000, 2.0, 250_000, 0.5)", "step_decay(1_000_000, 2.0, step_size=250_000, gamma=0.5)").expect(
+        0.125, hint="4 full blocks have passed: 2.0 * 0.5**4"),
+    code("step_decay(999_999, 2.0, 250_000, 0.5)", "step_decay(999_999, 2.0, step_size=250_000, gamma=0.5)").expect(
+        0.25, hint="3 full blocks have passed: 2.0 * 0.5**3"),
+    code("step_decay(12, 1, 4, 0.5)", "step_decay(12, 1, 4, 0.5) with an integer lr_max").expect(
+        0.125, hint="lr_max * gamma ** (step // step_size)"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 4. Cutting at chosen milestones
@@ -275,17 +288,21 @@ def multistep_decay(step, lr_max, milestones, gamma):
 
 
 # %% nbgrader={"grade_id": "test_multistep_decay", "grade": true, "points": 2}
-from lrcourse.checks import assert_close
+from torch.optim.lr_scheduler import MultiStepLR
+
+from lrcourse.checks import code, run_tests
 from lrcourse.reference import torch_lrs
 
-assert_close(multistep_decay(0, 1.0, [2, 5], 0.1), 1.0, "multistep_decay(0, 1.0, milestones=[2, 5], gamma=0.1)",
-             hint="no milestone reached yet: lr_max")
-assert_close(multistep_decay(2, 1.0, [2, 5], 0.1), 0.1, "multistep_decay(2, 1.0, milestones=[2, 5], gamma=0.1)",
-             hint="update 2 is the first to use the lower LR of milestone 2: count milestones m <= step")
-expected = torch_lrs(lambda opt: MultiStepLR(opt, milestones=[2, 5], gamma=0.1), 1.0, 8)
-assert_close([multistep_decay(s, 1.0, [2, 5], 0.1) for s in range(8)], expected,
-             "[multistep_decay(s, 1.0, [2, 5], 0.1) for s in range(8)] compared with MultiStepLR",
-             hint="lr_max * gamma ** (number of milestones m with m <= step)")
+tests = [
+    code("multistep_decay(0, 1.0, [2, 5], 0.1)", "multistep_decay(0, 1.0, milestones=[2, 5], gamma=0.1)").expect(
+        1.0, hint="no milestone reached yet: lr_max"),
+    code("multistep_decay(2, 1.0, [2, 5], 0.1)", "multistep_decay(2, 1.0, milestones=[2, 5], gamma=0.1)").expect(
+        0.1, hint="update 2 is the first to use the lower LR of milestone 2: count milestones m <= step"),
+    code("[multistep_decay(s, 1.0, [2, 5], 0.1) for s in range(8)]",
+         "[multistep_decay(s, 1.0, [2, 5], 0.1) for s in range(8)] compared with MultiStepLR").expect(
+        torch_lrs(lambda opt: MultiStepLR(opt, milestones=[2, 5], gamma=0.1), 1.0, 8),
+        hint="lr_max * gamma ** (number of milestones m with m <= step)"),
+]
 ### BEGIN HIDDEN TESTS
 cases = (
     ([30, 80], 0.5, 0.1, 100, "the usual case"),
@@ -298,20 +315,24 @@ cases = (
     ([50], 0.1, 0.1, 20, "a milestone after the end of the run"),
 )
 for milestones, lr_max, gamma, total, why in cases:
-    expected = torch_lrs(lambda opt: MultiStepLR(opt, milestones=list(milestones), gamma=gamma), lr_max, total)
-    assert_close([multistep_decay(s, lr_max, milestones, gamma) for s in range(total)], expected,
-                 f"multistep_decay(s, {lr_max}, milestones={milestones!r}, gamma={gamma}) for s = 0..{total - 1}, "
-                 f"compared with MultiStepLR ({why})",
-                 hint="count every milestone m <= step, repeats included, whatever the order")
-assert_close(multistep_decay(0, 0.3, [0], 0.1), 0.03, "multistep_decay(0, 0.3, milestones=[0], gamma=0.1)",
-             hint="a milestone at 0 means the first update already uses lr_max * gamma")
-assert_close(multistep_decay(10**7, 1.0, [10, 10**6, 10**7], 0.5), 0.125,
-             "multistep_decay(10**7, 1.0, milestones=[10, 10**6, 10**7], gamma=0.5)",
-             hint="all three milestones are <= step")
-assert_close(multistep_decay(10**7 - 1, 1.0, [10, 10**6, 10**7], 0.5), 0.25,
-             "multistep_decay(10**7 - 1, 1.0, milestones=[10, 10**6, 10**7], gamma=0.5)",
-             hint="the milestone 10**7 is not reached before update 10**7")
+    tests.append(code(f"[multistep_decay(s, {lr_max!r}, {milestones!r}, {gamma!r}) for s in range({total})]",
+                      f"multistep_decay(s, {lr_max}, milestones={milestones!r}, gamma={gamma}) for s = 0..{total - 1}, "
+                      f"compared with MultiStepLR ({why})").expect(
+        torch_lrs(lambda opt: MultiStepLR(opt, milestones=list(milestones), gamma=gamma), lr_max, total),
+        hint="count every milestone m <= step, repeats included, whatever the order"))
+tests += [
+    code("multistep_decay(0, 0.3, [0], 0.1)", "multistep_decay(0, 0.3, milestones=[0], gamma=0.1)").expect(
+        0.03, hint="a milestone at 0 means the first update already uses lr_max * gamma"),
+    code("multistep_decay(10**7, 1.0, [10, 10**6, 10**7], 0.5)",
+         "multistep_decay(10**7, 1.0, milestones=[10, 10**6, 10**7], gamma=0.5)").expect(
+        0.125, hint="all three milestones are <= step"),
+    code("multistep_decay(10**7 - 1, 1.0, [10, 10**6, 10**7], 0.5)",
+         "multistep_decay(10**7 - 1, 1.0, milestones=[10, 10**6, 10**7], gamma=0.5)").expect(
+        0.25, hint="the milestone 10**7 is not reached before update 10**7"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 5. Exponential decay, the continuous cousin
@@ -348,27 +369,35 @@ def exponential_decay(step, lr_max, gamma):
 
 
 # %% nbgrader={"grade_id": "test_exponential_decay", "grade": true, "points": 1}
-from lrcourse.checks import assert_close
+from torch.optim.lr_scheduler import ExponentialLR
+
+from lrcourse.checks import code, run_tests
 from lrcourse.reference import torch_lrs
 
-assert_close(exponential_decay(0, 1.0, 0.5), 1.0, "exponential_decay(0, 1.0, gamma=0.5)",
-             hint="the first update uses lr_max: gamma ** 0 = 1")
-expected = torch_lrs(lambda opt: ExponentialLR(opt, gamma=0.5), 1.0, 6)
-assert_close([exponential_decay(s, 1.0, 0.5) for s in range(6)], expected,
-             "[exponential_decay(s, 1.0, 0.5) for s in range(6)] compared with ExponentialLR(gamma=0.5)",
-             hint="one factor of gamma per update taken so far: lr_max * gamma ** step")
+tests = [
+    code("exponential_decay(0, 1.0, 0.5)", "exponential_decay(0, 1.0, gamma=0.5)").expect(
+        1.0, hint="the first update uses lr_max: gamma ** 0 = 1"),
+    code("[exponential_decay(s, 1.0, 0.5) for s in range(6)]",
+         "[exponential_decay(s, 1.0, 0.5) for s in range(6)] compared with ExponentialLR(gamma=0.5)").expect(
+        torch_lrs(lambda opt: ExponentialLR(opt, gamma=0.5), 1.0, 6),
+        hint="one factor of gamma per update taken so far: lr_max * gamma ** step"),
+]
 ### BEGIN HIDDEN TESTS
 for lr_max, gamma, total in ((0.1, 0.99, 500), (0.03, 0.9, 40), (0.5, 1.0, 10), (0.2, 0.999, 2000)):
-    expected = torch_lrs(lambda opt: ExponentialLR(opt, gamma=gamma), lr_max, total)
-    assert_close([exponential_decay(s, lr_max, gamma) for s in range(total)], expected,
-                 f"exponential_decay(s, {lr_max}, gamma={gamma}) for s = 0..{total - 1}, compared with ExponentialLR",
-                 hint="lr_max * gamma ** step")
-assert_close(exponential_decay(10_000, 1.0, 0.01 ** (1 / 10_000)), 0.01,
-             "exponential_decay(10_000, 1.0, gamma=0.01 ** (1 / 10_000))",
-             hint="after T updates the LR has been multiplied by gamma ** T")
-assert_close(exponential_decay(3, 2, 0.5), 0.25, "exponential_decay(3, 2, 0.5) with an integer lr_max",
-             hint="lr_max * gamma ** step")
+    tests.append(code(f"[exponential_decay(s, {lr_max!r}, {gamma!r}) for s in range({total})]",
+                      f"exponential_decay(s, {lr_max}, gamma={gamma}) for s = 0..{total - 1}, compared with ExponentialLR"
+                      ).expect(torch_lrs(lambda opt: ExponentialLR(opt, gamma=gamma), lr_max, total),
+                               hint="lr_max * gamma ** step"))
+tests += [
+    code("exponential_decay(10_000, 1.0, 0.01 ** (1 / 10_000))",
+         "exponential_decay(10_000, 1.0, gamma=0.01 ** (1 / 10_000))").expect(
+        0.01, hint="after T updates the LR has been multiplied by gamma ** T"),
+    code("exponential_decay(3, 2, 0.5)", "exponential_decay(3, 2, 0.5) with an integer lr_max").expect(
+        0.25, hint="lr_max * gamma ** step"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # Here are your four schedules side by side over a run of 1,000 updates, with the
@@ -503,58 +532,92 @@ def lrs_used_by_updates(make_scheduler, lr_max, total_steps):
 # %% nbgrader={"grade_id": "test_lrs_used_by_updates", "grade": true, "points": 2}
 import warnings
 
-from lrcourse.checks import assert_close, assert_true
+from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
+
+from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
 
 
-def watched(make):
-    """Wrap a scheduler factory so that it records the LR the optimizer holds at each optimizer.step()."""
+@probe
+def lrs_quietly(make, lr_max, total):
+    """lrs_used_by_updates(make, lr_max, total), with PyTorch's warnings kept out of the output."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        return lrs_used_by_updates(make, lr_max, total)
+
+
+@probe
+def watch_lrs_used(make, lr_max, total):
+    """Run lrs_used_by_updates with a scheduler factory that records the LR the optimizer holds at each
+    optimizer.step(); return what it returned, those LRs and the text of every warning raised."""
     seen = []
 
     def factory(optimizer):
         optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
         return make(optimizer)
 
-    return factory, seen
-
-
-def check_loop(make, lr_max, total, expected, what):
-    factory, seen = watched(make)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = lrs_used_by_updates(factory, lr_max, total)
-    order = [str(w.message).split(". ")[0] for w in caught if "lr_scheduler.step()" in str(w.message)]
-    assert_true(not order, f"{what}: PyTorch warned \"{order[0] if order else ''}\": the scheduler was stepped "
-                           "before the optimizer, so each update used the next LR and lr(0) was skipped. "
-                           "Call optimizer.step() first, then scheduler.step().")
-    assert_true(len(seen) == total, f"{what}: optimizer.step() was called {len(seen)} times; "
-                                    f"expected once per update, {total} times")
-    assert_close(seen, expected, f"{what}: the LRs that optimizer.step() actually used",
-                 hint="each update must use the LR the schedule meant for it; the first one uses lr(0)")
-    assert_close(got, expected, f"{what}: the list your function returned",
-                 hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
+    return {"returned": got, "seen": seen, "warnings": [str(w.message) for w in caught]}
 
 
-with warnings.catch_warnings(record=True):
-    warnings.simplefilter("always")
-    got = lrs_used_by_updates(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)
-assert_true(isinstance(got, (list, tuple)) and len(got) == 8,
-            f"lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8) returned {got!r}; expected a list of 8 LRs")
-assert_close(got[0], 1.0, "the first LR returned for StepLR(step_size=3, gamma=0.5) with lr_max=1.0",
-             hint="the first update must use lr(0) = lr_max; stepping the scheduler first skips it")
-check_loop(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25],
-           "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)")
+def used_as_scheduled(total, expected, what):
+    """A check of watch_lrs_used's record: no order warning, one optimizer.step() per update, right LRs."""
+
+    def check(record):
+        got, seen = record["returned"], record["seen"]
+        order = [m.split(". ")[0] for m in record["warnings"] if "lr_scheduler.step()" in m]
+        assert_true(not order, f"{what}: PyTorch warned \"{order[0] if order else ''}\": the scheduler was stepped "
+                               "before the optimizer, so each update used the next LR and lr(0) was skipped. "
+                               "Call optimizer.step() first, then scheduler.step().")
+        assert_true(len(seen) == total, f"{what}: optimizer.step() was called {len(seen)} times; "
+                                        f"expected once per update, {total} times")
+        assert_close(seen, expected, f"{what}: the LRs that optimizer.step() actually used",
+                     hint="each update must use the LR the schedule meant for it; the first one uses lr(0)")
+        assert_close(got, expected, f"{what}: the list your function returned",
+                     hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
+
+    return check
+
+
+def starts_at_lr_max(got):
+    assert_true(isinstance(got, (list, tuple)) and len(got) == 8,
+                f"lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8) returned {got!r}; "
+                "expected a list of 8 LRs")
+    assert_close(got[0], 1.0, "the first LR returned for StepLR(step_size=3, gamma=0.5) with lr_max=1.0",
+                 hint="the first update must use lr(0) = lr_max; stepping the scheduler first skips it")
+
+
+def is_empty(got):
+    assert_true(hasattr(got, "__len__") and len(got) == 0,
+                f"lrs_used_by_updates(..., total_steps=0) returned {got!r}; expected an empty list")
+
+
+tests = [
+    code("lrs_quietly(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
+         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8)").check(starts_at_lr_max),
+    code("watch_lrs_used(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
+         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)").check(
+        used_as_scheduled(8, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25],
+                          "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)")),
+]
 ### BEGIN HIDDEN TESTS
-check_loop(lambda opt: LambdaLR(opt, lambda s: 1.0 / (1 + s)), 0.3, 6, [0.3 / (1 + s) for s in range(6)],
-           "lrs_used_by_updates(LambdaLR(lr_lambda=1 / (1 + s)), lr_max=0.3, total_steps=6)")
-check_loop(lambda opt: MultiStepLR(opt, milestones=[0, 3], gamma=0.1), 2.0, 5, [0.2, 0.2, 0.2, 0.02, 0.02],
-           "lrs_used_by_updates(MultiStepLR(milestones=[0, 3], gamma=0.1), lr_max=2.0, total_steps=5)")
-check_loop(lambda opt: ExponentialLR(opt, gamma=0.5), 0.8, 1, [0.8],
-           "lrs_used_by_updates(ExponentialLR(gamma=0.5), lr_max=0.8, total_steps=1)")
-check_loop(lambda opt: ExponentialLR(opt, gamma=0.9), 0.1, 25, [0.1 * 0.9**s for s in range(25)],
-           "lrs_used_by_updates(ExponentialLR(gamma=0.9), lr_max=0.1, total_steps=25)")
-got = lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 0.8, 0)
-assert_true(len(got) == 0, f"lrs_used_by_updates(..., total_steps=0) returned {got!r}; expected an empty list")
+for make, lr_max, total, expected, what in (
+        ("lambda opt: LambdaLR(opt, lambda s: 1.0 / (1 + s))", 0.3, 6, [0.3 / (1 + s) for s in range(6)],
+         "lrs_used_by_updates(LambdaLR(lr_lambda=1 / (1 + s)), lr_max=0.3, total_steps=6)"),
+        ("lambda opt: MultiStepLR(opt, milestones=[0, 3], gamma=0.1)", 2.0, 5, [0.2, 0.2, 0.2, 0.02, 0.02],
+         "lrs_used_by_updates(MultiStepLR(milestones=[0, 3], gamma=0.1), lr_max=2.0, total_steps=5)"),
+        ("lambda opt: ExponentialLR(opt, gamma=0.5)", 0.8, 1, [0.8],
+         "lrs_used_by_updates(ExponentialLR(gamma=0.5), lr_max=0.8, total_steps=1)"),
+        ("lambda opt: ExponentialLR(opt, gamma=0.9)", 0.1, 25, [0.1 * 0.9**s for s in range(25)],
+         "lrs_used_by_updates(ExponentialLR(gamma=0.9), lr_max=0.1, total_steps=25)")):
+    tests.append(code(f"watch_lrs_used({make}, {lr_max!r}, {total!r})", what).check(
+        used_as_scheduled(total, expected, what)))
+tests.append(code("lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 0.8, 0)",
+                  "lrs_used_by_updates(ExponentialLR(gamma=0.5), 0.8, total_steps=0)").check(is_empty))
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 8. A step drop on a real network

@@ -107,58 +107,78 @@ import math
 
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_true, call, code, run_tests
 from lrcourse.reference import torch_lrs
 
-assert_close(cosine(0, 1.0, 10), 1.0, "cosine(0, lr_max=1.0, total_steps=10)",
-             hint="the first update uses lr_max: cos(0) = 1, so the bracket is 1 + 1 = 2")
-assert_close(cosine(10, 1.0, 10, 0.2), 0.2, "cosine(10, lr_max=1.0, total_steps=10, lr_min=0.2)",
-             hint="at step = total_steps the cosine has done half a period, cos(pi) = -1, leaving lr_min")
-assert_close(cosine(5, 1.0, 10, 0.2), 0.6, "cosine(5, lr_max=1.0, total_steps=10, lr_min=0.2)",
-             hint="halfway cos(pi / 2) = 0, so the midpoint is the mean (lr_max + lr_min) / 2")
-expected = torch_lrs(lambda opt: CosineAnnealingLR(opt, T_max=10, eta_min=0.2), 1.0, 11)
-assert_close([cosine(s, 1.0, 10, 0.2) for s in range(11)], expected,
-             "[cosine(s, 1.0, 10, lr_min=0.2) for s in range(11)] compared with "
-             "CosineAnnealingLR(T_max=10, eta_min=0.2)",
-             hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))")
-assert_close(cosine(13, 1.0, 10, 0.2), 0.2, "cosine(13, 1.0, 10, lr_min=0.2), past the end of the run",
-             hint="after total_steps the schedule holds lr_min (PyTorch's scheduler would climb back up)")
+
+def never_increases(what):
+    """A check: the list of learning rates never goes up."""
+    def check(values):
+        assert_true(isinstance(values, list) and all(a >= b for a, b in zip(values, values[1:])),
+                    f"{what} should never increase; it did")
+    return check
+
+
+tests = [
+    call("cosine", 0, 1.0, 10).expect(
+        1.0, hint="the first update uses lr_max: cos(0) = 1, so the bracket is 1 + 1 = 2"),
+    call("cosine", 10, 1.0, 10, 0.2).expect(
+        0.2, hint="at step = total_steps the cosine has done half a period, cos(pi) = -1, leaving lr_min"),
+    call("cosine", 5, 1.0, 10, 0.2).expect(
+        0.6, hint="halfway cos(pi / 2) = 0, so the midpoint is the mean (lr_max + lr_min) / 2"),
+    code("[cosine(s, 1.0, 10, 0.2) for s in range(11)]",
+         "[cosine(s, 1.0, 10, lr_min=0.2) for s in range(11)] compared with "
+         "CosineAnnealingLR(T_max=10, eta_min=0.2)").expect(
+        torch_lrs(lambda opt: CosineAnnealingLR(opt, T_max=10, eta_min=0.2), 1.0, 11),
+        hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))"),
+    code("cosine(13, 1.0, 10, 0.2)", "cosine(13, 1.0, 10, lr_min=0.2), past the end of the run").expect(
+        0.2, hint="after total_steps the schedule holds lr_min (PyTorch's scheduler would climb back up)"),
+]
 ### BEGIN HIDDEN TESTS
-for lr_max, total, lr_min in ((0.1, 1000, 0.0), (0.003, 7, 0.0003), (2.0, 1, 0.5), (0.5, 250, 0.05),
-                              (0.2, 50, 0.2), (0.04, 2, 0.01)):
-    expected = torch_lrs(lambda opt: CosineAnnealingLR(opt, T_max=total, eta_min=lr_min), lr_max, total + 1)
-    assert_close([cosine(s, lr_max, total, lr_min) for s in range(total + 1)], expected,
-                 f"cosine(s, {lr_max}, total_steps={total}, lr_min={lr_min}) for s = 0..{total}, "
-                 f"compared with CosineAnnealingLR(T_max={total}, eta_min={lr_min})",
-                 hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))")
-assert_close(cosine(500, 0.4, 1000), 0.2, "cosine(500, 0.4, 1000) with the default lr_min",
-             hint="lr_min defaults to 0.0, so the midpoint is lr_max / 2")
-assert_close(cosine(3, 1, 4), 0.5 * (1 + math.cos(3 * math.pi / 4)), "cosine(3, 1, 4) with integer arguments",
-             hint="use true division (/), not integer division (//), for step / total_steps")
-assert_close(cosine(step=1, lr_max=0.8, total_steps=3, lr_min=0.2), 0.2 + 0.3 * (1 + math.cos(math.pi / 3)),
-             "cosine(step=1, lr_max=0.8, total_steps=3, lr_min=0.2) called with keywords",
-             hint="keep the parameter names step, lr_max, total_steps, lr_min")
-for step in (1001, 1002, 1500, 2000, 10_003, 10**9):
-    assert_close(cosine(step, 0.1, 1000, 0.01), 0.01, f"cosine({step}, 0.1, 1000, lr_min=0.01), past the end",
-                 hint="for step > total_steps return lr_min (at 2 * total_steps CosineAnnealingLR is back at lr_max)")
-assert_close(cosine(8, 0.3, 7, 0.0), 0.0, "cosine(8, 0.3, 7, lr_min=0.0), one step past the end",
-             hint="for step > total_steps return lr_min")
-assert_close([cosine(s, 0.05, 20, 0.05) for s in range(0, 40, 3)], [0.05] * 14,
-             "cosine(s, 0.05, 20, lr_min=0.05) for s = 0, 3, ..., 39 (lr_min == lr_max)",
-             hint="with lr_min == lr_max the schedule is constant, before and after the end")
-for total in (37, 100):
-    pair_sums = [cosine(t, 0.9, total, 0.1) + cosine(total - t, 0.9, total, 0.1) for t in range(total + 1)]
-    assert_close(pair_sums, [1.0] * (total + 1),
-                 f"cosine(t, 0.9, {total}, 0.1) + cosine({total} - t, 0.9, {total}, 0.1) for t = 0..{total}",
-                 hint="the curve is point-symmetric about its midpoint: lr(t) + lr(T - t) = lr_max + lr_min")
-values = [cosine(s, 0.6, 90, 0.06) for s in range(100)]
-assert_true(all(a >= b for a, b in zip(values, values[1:])),
-            "cosine(s, 0.6, 90, lr_min=0.06) for s = 0..99 should never increase; it did")
-assert_close(cosine(45, 0.6, 90, 0.06), 0.33, "cosine(45, 0.6, 90, lr_min=0.06), the midpoint",
-             hint="the midpoint is the mean (lr_max + lr_min) / 2")
-assert_close(cosine(1, 0.6, 90, 0.06), 0.06 + 0.27 * (1 + math.cos(math.pi / 90)), "cosine(1, 0.6, 90, lr_min=0.06)",
-             hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))")
+tests += [
+    code(f"[cosine(s, {lr_max!r}, {total!r}, {lr_min!r}) for s in range({total + 1})]",
+         f"cosine(s, {lr_max}, total_steps={total}, lr_min={lr_min}) for s = 0..{total}, "
+         f"compared with CosineAnnealingLR(T_max={total}, eta_min={lr_min})").expect(
+        torch_lrs(lambda opt: CosineAnnealingLR(opt, T_max=total, eta_min=lr_min), lr_max, total + 1),
+        hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))")
+    for lr_max, total, lr_min in ((0.1, 1000, 0.0), (0.003, 7, 0.0003), (2.0, 1, 0.5), (0.5, 250, 0.05),
+                                  (0.2, 50, 0.2), (0.04, 2, 0.01))
+]
+tests += [
+    call("cosine", 500, 0.4, 1000).expect(0.2, hint="lr_min defaults to 0.0, so the midpoint is lr_max / 2"),
+    call("cosine", 3, 1, 4).expect(0.5 * (1 + math.cos(3 * math.pi / 4)),
+                                   hint="use true division (/), not integer division (//), for step / total_steps"),
+    call("cosine", step=1, lr_max=0.8, total_steps=3, lr_min=0.2).expect(
+        0.2 + 0.3 * (1 + math.cos(math.pi / 3)), hint="keep the parameter names step, lr_max, total_steps, lr_min"),
+]
+tests += [
+    call("cosine", step, 0.1, 1000, 0.01).expect(
+        0.01, hint="for step > total_steps return lr_min (at 2 * total_steps CosineAnnealingLR is back at lr_max)")
+    for step in (1001, 1002, 1500, 2000, 10_003, 10**9)
+]
+tests += [
+    call("cosine", 8, 0.3, 7, 0.0).expect(0.0, hint="for step > total_steps return lr_min"),
+    code("[cosine(s, 0.05, 20, 0.05) for s in range(0, 40, 3)]",
+         "cosine(s, 0.05, 20, lr_min=0.05) for s = 0, 3, ..., 39 (lr_min == lr_max)").expect(
+        [0.05] * 14, hint="with lr_min == lr_max the schedule is constant, before and after the end"),
+]
+tests += [
+    code(f"[cosine(t, 0.9, {total}, 0.1) + cosine({total} - t, 0.9, {total}, 0.1) for t in range({total + 1})]",
+         f"cosine(t, 0.9, {total}, 0.1) + cosine({total} - t, 0.9, {total}, 0.1) for t = 0..{total}").expect(
+        [1.0] * (total + 1),
+        hint="the curve is point-symmetric about its midpoint: lr(t) + lr(T - t) = lr_max + lr_min")
+    for total in (37, 100)
+]
+tests += [
+    code("[cosine(s, 0.6, 90, 0.06) for s in range(100)]", "cosine(s, 0.6, 90, lr_min=0.06) for s = 0..99").check(
+        never_increases("cosine(s, 0.6, 90, lr_min=0.06) for s = 0..99")),
+    call("cosine", 45, 0.6, 90, 0.06).expect(0.33, hint="the midpoint is the mean (lr_max + lr_min) / 2"),
+    call("cosine", 1, 0.6, 90, 0.06).expect(0.06 + 0.27 * (1 + math.cos(math.pi / 90)),
+                                            hint="lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * step / total_steps))"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # Here is your schedule for a few settings of the floor. The dashed line is the straight
@@ -259,33 +279,52 @@ def average_lr(schedule, total_steps):
 
 
 # %% nbgrader={"grade_id": "test_average_lr", "grade": true, "points": 1}
-from lrcourse.checks import assert_close
+from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
 
-assert_close(average_lr(lambda t: 0.1, 5), 0.1, "average_lr(lambda t: 0.1, 5)",
-             hint="a constant schedule averages to its constant")
-assert_close(average_lr(lambda t: float(t), 4), 1.5, "average_lr(lambda t: t, 4)",
-             hint="a run of 4 updates uses t = 0, 1, 2, 3: the mean is (0 + 1 + 2 + 3) / 4")
+
+@probe
+def average_lr_on_a_run_of_6():
+    """Runs average_lr(schedule, 6) on a schedule that records the steps it is asked for."""
+    asked = []
+
+    def schedule(t):
+        asked.append(t)
+        return [0.6, 0.5, 0.4, 0.3, 0.2, 0.1][t] if 0 <= t < 6 else 0.0
+
+    return {"average": average_lr(schedule, 6), "asked": asked}
+
+
+def only_steps_of_a_run_of_6(result):
+    """A check: average_lr(schedule, 6) asked for the steps 0..5 only, and averaged them."""
+    for t in result["asked"]:
+        assert_true(0 <= t < 6, f"average_lr(schedule, 6) called schedule({t}); a run of 6 updates uses "
+                                "the steps 0, 1, ..., 5 only")
+    assert_close(result["average"], 0.35, "average_lr on a run of 6 updates",
+                 hint="mean of schedule(0), ..., schedule(5)")
+
+
+tests = [
+    code("average_lr(lambda t: 0.1, 5)", "average_lr(lambda t: 0.1, 5)").expect(
+        0.1, hint="a constant schedule averages to its constant"),
+    code("average_lr(lambda t: float(t), 4)", "average_lr(lambda t: t, 4)").expect(
+        1.5, hint="a run of 4 updates uses t = 0, 1, 2, 3: the mean is (0 + 1 + 2 + 3) / 4"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(average_lr(lambda t: float(t * t), 10), 28.5, "average_lr(lambda t: t * t, 10)",
-             hint="mean of t**2 for t = 0..9: 285 / 10")
-assert_close(average_lr(lambda t: 1.0 if t < 3 else 0.0, 7), 3 / 7, "average_lr(lambda t: 1 if t < 3 else 0, 7)",
-             hint="divide by total_steps, the number of updates")
-assert_close(average_lr(lambda t: 0.3 - 0.1 * t, 1), 0.3, "average_lr(lambda t: 0.3 - 0.1 * t, 1)",
-             hint="a run of one update uses only lr(0)")
-
-
-def only_steps_of_a_run_of_6(t):
-    if not 0 <= t < 6:
-        raise AssertionError(f"average_lr(schedule, 6) called schedule({t}); a run of 6 updates uses "
-                             "the steps 0, 1, ..., 5 only")
-    return [0.6, 0.5, 0.4, 0.3, 0.2, 0.1][t]
-
-
-assert_close(average_lr(only_steps_of_a_run_of_6, 6), 0.35, "average_lr on a run of 6 updates",
-             hint="mean of schedule(0), ..., schedule(5)")
-assert_close(average_lr(lambda t: 2 * t + 1, 3), 3.0, "average_lr(lambda t: 2 * t + 1, 3) (integer values)",
-             hint="(1 + 3 + 5) / 3")
+tests += [
+    code("average_lr(lambda t: float(t * t), 10)", "average_lr(lambda t: t * t, 10)").expect(
+        28.5, hint="mean of t**2 for t = 0..9: 285 / 10"),
+    code("average_lr(lambda t: 1.0 if t < 3 else 0.0, 7)", "average_lr(lambda t: 1 if t < 3 else 0, 7)").expect(
+        3 / 7, hint="divide by total_steps, the number of updates"),
+    code("average_lr(lambda t: 0.3 - 0.1 * t, 1)", "average_lr(lambda t: 0.3 - 0.1 * t, 1)").expect(
+        0.3, hint="a run of one update uses only lr(0)"),
+    code("average_lr_on_a_run_of_6()", "average_lr on a run of 6 updates").check(
+        only_steps_of_a_run_of_6, hint="mean of schedule(0), ..., schedule(5)"),
+    code("average_lr(lambda t: 2 * t + 1, 3)", "average_lr(lambda t: 2 * t + 1, 3) (integer values)").expect(
+        3.0, hint="(1 + 3 + 5) / 3"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # Now the exact average of the cosine over a run. Use the symmetry: pair each $t$ with
@@ -315,36 +354,46 @@ def cosine_average_lr(lr_max, total_steps, lr_min=0.0):
 # %% nbgrader={"grade_id": "test_cosine_average_lr", "grade": true, "points": 2}
 import numpy as np
 
-from lrcourse.checks import assert_close
+from lrcourse.checks import assert_close, call, code, run_tests
 
-assert_close(cosine_average_lr(1.0, 4), 0.625, "cosine_average_lr(1.0, total_steps=4)",
-             hint="the run uses 1, 0.854, 0.5 and 0.146 (not the final 0): their mean is 0.625, "
-                  "above the mean of the ends, 0.5")
-your_run = [cosine(t, 0.9, 6, 0.3) for t in range(6)]
-assert_close(cosine_average_lr(0.9, 6, 0.3), sum(your_run) / 6,
-             "cosine_average_lr(0.9, 6, lr_min=0.3) compared with the mean of your cosine(t, 0.9, 6, 0.3) "
-             "over t = 0..5",
-             hint="both must give the mean over the run's updates 0 .. T-1; if your cosine passed its tests, "
-                  "check your formula")
+
+def matches_your_run(result):
+    """A check: cosine_average_lr(0.9, 6, 0.3) equals the mean of the student's cosine over t = 0..5."""
+    assert_close(result["formula"], sum(result["run"]) / 6,
+                 "cosine_average_lr(0.9, 6, lr_min=0.3) compared with the mean of your cosine(t, 0.9, 6, 0.3) "
+                 "over t = 0..5",
+                 hint="both must give the mean over the run's updates 0 .. T-1; if your cosine passed its tests, "
+                      "check your formula")
+
+
+tests = [
+    call("cosine_average_lr", 1.0, 4).expect(
+        0.625, hint="the run uses 1, 0.854, 0.5 and 0.146 (not the final 0): their mean is 0.625, "
+                    "above the mean of the ends, 0.5"),
+    code("{'formula': cosine_average_lr(0.9, 6, 0.3), 'run': [cosine(t, 0.9, 6, 0.3) for t in range(6)]}",
+         "cosine_average_lr(0.9, 6, lr_min=0.3) compared with the mean of your cosine(t, 0.9, 6, 0.3) "
+         "over t = 0..5").check(matches_your_run),
+]
 ### BEGIN HIDDEN TESTS
-for lr_max, total, lr_min in ((0.1, 1000, 0.01), (0.9, 7, 0.3), (0.02, 2, 0.0), (0.5, 1, 0.1), (0.2, 50, 0.2),
-                              (3.0, 333, 1.0)):
-    run = lr_min + 0.5 * (lr_max - lr_min) * (1 + np.cos(np.pi * np.arange(total) / total))
-    assert_close(cosine_average_lr(lr_max, total, lr_min), float(np.mean(run)),
-                 f"cosine_average_lr({lr_max}, {total}, lr_min={lr_min}) compared with the mean of "
-                 f"the cosine schedule over t = 0..{total - 1}",
-                 hint="(lr_max + lr_min) / 2 plus a correction that shrinks like 1 / total_steps")
-assert_close(cosine_average_lr(0.5, 1, 0.1), 0.5, "cosine_average_lr(0.5, 1, lr_min=0.1)",
-             hint="a run of one update uses only lr(0) = lr_max")
-assert_close(cosine_average_lr(0.9, 3, 0.3), 0.6 + 0.6 / 6, "cosine_average_lr(0.9, 3, lr_min=0.3)",
-             hint="(lr_max + lr_min) / 2 + (lr_max - lr_min) / (2 * total_steps)")
-assert_close(cosine_average_lr(0.08, 400, 0.008), 0.044 + 0.072 / 800, "cosine_average_lr(0.08, 400, lr_min=0.008)",
-             hint="(lr_max + lr_min) / 2 + (lr_max - lr_min) / (2 * total_steps)")
-assert_close(cosine_average_lr(0.3, 10), 0.15 + 0.3 / 20, "cosine_average_lr(0.3, 10) with the default lr_min",
-             hint="lr_min defaults to 0.0")
-assert_close(cosine_average_lr(0.25, 25, 0.25), 0.25, "cosine_average_lr(0.25, 25, lr_min=0.25)",
-             hint="with lr_min == lr_max the schedule is constant")
+tests += [
+    call("cosine_average_lr", lr_max, total, lr_min).expect(
+        float(np.mean(lr_min + 0.5 * (lr_max - lr_min) * (1 + np.cos(np.pi * np.arange(total) / total)))),
+        hint="(lr_max + lr_min) / 2 plus a correction that shrinks like 1 / total_steps")
+    for lr_max, total, lr_min in ((0.1, 1000, 0.01), (0.9, 7, 0.3), (0.02, 2, 0.0), (0.5, 1, 0.1), (0.2, 50, 0.2),
+                                  (3.0, 333, 1.0))
+]
+tests += [
+    call("cosine_average_lr", 0.5, 1, 0.1).expect(0.5, hint="a run of one update uses only lr(0) = lr_max"),
+    call("cosine_average_lr", 0.9, 3, 0.3).expect(0.6 + 0.6 / 6,
+                                                   hint="(lr_max + lr_min) / 2 + (lr_max - lr_min) / (2 * total_steps)"),
+    call("cosine_average_lr", 0.08, 400, 0.008).expect(
+        0.044 + 0.072 / 800, hint="(lr_max + lr_min) / 2 + (lr_max - lr_min) / (2 * total_steps)"),
+    call("cosine_average_lr", 0.3, 10).expect(0.15 + 0.3 / 20, hint="lr_min defaults to 0.0"),
+    call("cosine_average_lr", 0.25, 25, 0.25).expect(0.25, hint="with lr_min == lr_max the schedule is constant"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # The cell below checks all four properties on your `cosine` (with $\text{lr}_{\max} = 0.1$,
@@ -452,32 +501,46 @@ def cosine_t_max(epochs, n_examples, batch_size, drop_last=False):
 import numpy as np
 import torch
 
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_close, assert_true, call, run_tests
 
-assert_close(cosine_t_max(10, 1000, 100), 100, "cosine_t_max(epochs=10, n_examples=1000, batch_size=100)",
-             hint="10 batches per epoch, 10 epochs, one scheduler step per batch")
-assert_close(cosine_t_max(10, 1437, 64), 230, "cosine_t_max(10, n_examples=1437, batch_size=64)",
-             hint="the last, smaller batch of 29 examples is still a batch: 23 per epoch")
-assert_close(cosine_t_max(10, 1437, 64, drop_last=True), 220, "cosine_t_max(10, 1437, 64, drop_last=True)",
-             hint="with drop_last=True the incomplete batch is skipped: 22 per epoch")
+
+def whole_number(expected, epochs, n, b, drop):
+    """A check: cosine_t_max(epochs, n, b, drop) returned `expected`, as an int."""
+    def check(got):
+        assert_close(got, expected, f"cosine_t_max({epochs}, n_examples={n}, batch_size={b}, drop_last={drop}), "
+                                    f"compared with epochs * len(DataLoader(...))",
+                     hint="batches per epoch: round n_examples / batch_size up, or down with drop_last")
+        assert_true(isinstance(got, (int, np.integer)),
+                    f"cosine_t_max({epochs}, {n}, {b}, {drop}) returned {got!r} ({type(got).__name__}); "
+                    "return a whole number, an int (math.ceil and // give ints)")
+    return check
+
+
+tests = [
+    call("cosine_t_max", 10, 1000, 100).expect(100, hint="10 batches per epoch, 10 epochs, one scheduler step per batch"),
+    call("cosine_t_max", 10, 1437, 64).expect(
+        230, hint="the last, smaller batch of 29 examples is still a batch: 23 per epoch"),
+    call("cosine_t_max", 10, 1437, 64, drop_last=True).expect(
+        220, hint="with drop_last=True the incomplete batch is skipped: 22 per epoch"),
+]
 ### BEGIN HIDDEN TESTS
-for epochs, n, b, drop in ((3, 50_000, 128, False), (3, 50_000, 128, True), (90, 1_281_167, 256, False),
-                           (1, 7, 7, False), (1, 7, 7, True), (5, 30, 4, True), (5, 30, 4, False), (2, 5, 8, False),
-                           (2, 5, 8, True), (7, 1, 1, False)):
-    expected = epochs * len(torch.utils.data.DataLoader(range(n), batch_size=b, drop_last=drop))
-    got = cosine_t_max(epochs, n, b, drop)
-    assert_close(got, expected, f"cosine_t_max({epochs}, n_examples={n}, batch_size={b}, drop_last={drop}), "
-                                f"compared with epochs * len(DataLoader(...))",
-                 hint="batches per epoch: round n_examples / batch_size up, or down with drop_last")
-    assert_true(isinstance(got, (int, np.integer)),
-                f"cosine_t_max({epochs}, {n}, {b}, {drop}) returned {got!r} ({type(got).__name__}); "
-                "return a whole number, an int (math.ceil and // give ints)")
-assert_close(cosine_t_max(epochs=4, n_examples=10, batch_size=3, drop_last=True), 12,
-             "cosine_t_max(epochs=4, n_examples=10, batch_size=3, drop_last=True) called with keywords",
-             hint="keep the parameter names epochs, n_examples, batch_size, drop_last")
-assert_close(cosine_t_max(4, 10, 3), 16, "cosine_t_max(4, 10, 3) with the default drop_last",
-             hint="drop_last defaults to False: 4 batches per epoch (3 + 3 + 3 + 1)")
+tests += [
+    call("cosine_t_max", epochs, n, b, drop).check(
+        whole_number(epochs * len(torch.utils.data.DataLoader(range(n), batch_size=b, drop_last=drop)),
+                     epochs, n, b, drop),
+        hint="batches per epoch: round n_examples / batch_size up, or down with drop_last")
+    for epochs, n, b, drop in ((3, 50_000, 128, False), (3, 50_000, 128, True), (90, 1_281_167, 256, False),
+                               (1, 7, 7, False), (1, 7, 7, True), (5, 30, 4, True), (5, 30, 4, False),
+                               (2, 5, 8, False), (2, 5, 8, True), (7, 1, 1, False))
+]
+tests += [
+    call("cosine_t_max", epochs=4, n_examples=10, batch_size=3, drop_last=True).expect(
+        12, hint="keep the parameter names epochs, n_examples, batch_size, drop_last"),
+    call("cosine_t_max", 4, 10, 3).expect(16, hint="drop_last defaults to False: 4 batches per epoch (3 + 3 + 3 + 1)"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 6. Warm restarts (SGDR)
@@ -530,49 +593,54 @@ import math
 
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from lrcourse.checks import assert_close
+from lrcourse.checks import call, code, run_tests
 from lrcourse.reference import torch_lrs
 
-assert_close(cosine_warm_restarts(0, 1.0, 4), 1.0, "cosine_warm_restarts(0, lr_max=1.0, T_0=4)",
-             hint="the first update uses lr_max")
-assert_close(cosine_warm_restarts(2, 1.0, 4), 0.5, "cosine_warm_restarts(2, lr_max=1.0, T_0=4)",
-             hint="halfway through a cycle of 4 updates: (lr_max + lr_min) / 2")
-assert_close(cosine_warm_restarts(4, 1.0, 4), 1.0, "cosine_warm_restarts(4, lr_max=1.0, T_0=4)",
-             hint="update T_0 is the first of the second cycle: back at lr_max")
-expected = torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=4), 1.0, 12)
-assert_close([cosine_warm_restarts(s, 1.0, 4) for s in range(12)], expected,
-             "[cosine_warm_restarts(s, 1.0, T_0=4) for s in range(12)] compared with "
-             "CosineAnnealingWarmRestarts(T_0=4)",
-             hint="with T_mult = 1 every cycle has T_0 updates: t_cur = step % T_0")
-expected = torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=2, eta_min=0.1), 1.0, 30)
-assert_close([cosine_warm_restarts(s, 1.0, 4, 2, 0.1) for s in range(30)], expected,
-             "[cosine_warm_restarts(s, 1.0, T_0=4, T_mult=2, lr_min=0.1) for s in range(30)] compared with "
-             "CosineAnnealingWarmRestarts(T_0=4, T_mult=2, eta_min=0.1)",
-             hint="cycles of 4, 8, 16 updates start at steps 0, 4, 12, 28; use cosine(t_cur, lr_max, T_i, lr_min)")
+tests = [
+    call("cosine_warm_restarts", 0, 1.0, 4).expect(1.0, hint="the first update uses lr_max"),
+    call("cosine_warm_restarts", 2, 1.0, 4).expect(
+        0.5, hint="halfway through a cycle of 4 updates: (lr_max + lr_min) / 2"),
+    call("cosine_warm_restarts", 4, 1.0, 4).expect(
+        1.0, hint="update T_0 is the first of the second cycle: back at lr_max"),
+    code("[cosine_warm_restarts(s, 1.0, 4) for s in range(12)]",
+         "[cosine_warm_restarts(s, 1.0, T_0=4) for s in range(12)] compared with "
+         "CosineAnnealingWarmRestarts(T_0=4)").expect(
+        torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=4), 1.0, 12),
+        hint="with T_mult = 1 every cycle has T_0 updates: t_cur = step % T_0"),
+    code("[cosine_warm_restarts(s, 1.0, 4, 2, 0.1) for s in range(30)]",
+         "[cosine_warm_restarts(s, 1.0, T_0=4, T_mult=2, lr_min=0.1) for s in range(30)] compared with "
+         "CosineAnnealingWarmRestarts(T_0=4, T_mult=2, eta_min=0.1)").expect(
+        torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=2, eta_min=0.1), 1.0, 30),
+        hint="cycles of 4, 8, 16 updates start at steps 0, 4, 12, 28; use cosine(t_cur, lr_max, T_i, lr_min)"),
+]
 ### BEGIN HIDDEN TESTS
-for T_0, T_mult, lr_max, lr_min, total in ((10, 1, 0.1, 0.0, 35), (3, 2, 0.5, 0.05, 100), (5, 3, 0.2, 0.01, 200),
-                                           (1, 2, 1.0, 0.0, 70), (1, 1, 0.3, 0.0, 6), (2, 1, 0.3, 0.1, 9),
-                                           (7, 4, 0.08, 0.008, 400), (6, 2, 0.4, 0.4, 50)):
-    expected = torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=T_0, T_mult=T_mult, eta_min=lr_min),
-                         lr_max, total)
-    assert_close([cosine_warm_restarts(s, lr_max, T_0, T_mult, lr_min) for s in range(total)], expected,
-                 f"cosine_warm_restarts(s, {lr_max}, T_0={T_0}, T_mult={T_mult}, lr_min={lr_min}) "
-                 f"for s = 0..{total - 1}, compared with CosineAnnealingWarmRestarts",
-                 hint="cycle i has T_0 * T_mult**i updates; t_cur counts from 0 at each restart")
+tests += [
+    code(f"[cosine_warm_restarts(s, {lr_max!r}, {T_0!r}, {T_mult!r}, {lr_min!r}) for s in range({total})]",
+         f"cosine_warm_restarts(s, {lr_max}, T_0={T_0}, T_mult={T_mult}, lr_min={lr_min}) "
+         f"for s = 0..{total - 1}, compared with CosineAnnealingWarmRestarts").expect(
+        torch_lrs(lambda opt: CosineAnnealingWarmRestarts(opt, T_0=T_0, T_mult=T_mult, eta_min=lr_min),
+                  lr_max, total),
+        hint="cycle i has T_0 * T_mult**i updates; t_cur counts from 0 at each restart")
+    for T_0, T_mult, lr_max, lr_min, total in ((10, 1, 0.1, 0.0, 35), (3, 2, 0.5, 0.05, 100), (5, 3, 0.2, 0.01, 200),
+                                               (1, 2, 1.0, 0.0, 70), (1, 1, 0.3, 0.0, 6), (2, 1, 0.3, 0.1, 9),
+                                               (7, 4, 0.08, 0.008, 400), (6, 2, 0.4, 0.4, 50))
+]
 # cycles of 1, 2, 4, ... start at 2**k - 1: step 10**6 lies in the cycle of 2**19 updates that starts at 2**19 - 1
 t_cur, t_i = 10**6 - (2**19 - 1), 2**19
-assert_close(cosine_warm_restarts(10**6, 1.0, 1, 2), 0.5 * (1 + math.cos(math.pi * t_cur / t_i)),
-             "cosine_warm_restarts(10**6, 1.0, T_0=1, T_mult=2)",
-             hint="cycles of 1, 2, 4, ... updates start at steps 0, 1, 3, 7, ..., 2**k - 1")
-assert_close(cosine_warm_restarts(2**19 - 1, 1.0, 1, 2), 1.0, "cosine_warm_restarts(2**19 - 1, 1.0, T_0=1, T_mult=2)",
-             hint="a new cycle starts at step 2**19 - 1")
-assert_close(cosine_warm_restarts(100_003, 0.6, 10), 0.3 * (1 + math.cos(math.pi * 3 / 10)),
-             "cosine_warm_restarts(100_003, 0.6, T_0=10)", hint="with T_mult = 1, t_cur = step % T_0")
-assert_close(cosine_warm_restarts(step=5, lr_max=0.4, T_0=3, T_mult=2, lr_min=0.1),
-             0.1 + 0.15 * (1 + math.cos(math.pi * 2 / 6)),
-             "cosine_warm_restarts(step=5, lr_max=0.4, T_0=3, T_mult=2, lr_min=0.1) called with keywords",
-             hint="keep the parameter names step, lr_max, T_0, T_mult, lr_min")
+tests += [
+    call("cosine_warm_restarts", 10**6, 1.0, 1, 2).expect(
+        0.5 * (1 + math.cos(math.pi * t_cur / t_i)),
+        hint="cycles of 1, 2, 4, ... updates start at steps 0, 1, 3, 7, ..., 2**k - 1"),
+    call("cosine_warm_restarts", 2**19 - 1, 1.0, 1, 2).expect(1.0, hint="a new cycle starts at step 2**19 - 1"),
+    call("cosine_warm_restarts", 100_003, 0.6, 10).expect(0.3 * (1 + math.cos(math.pi * 3 / 10)),
+                                                          hint="with T_mult = 1, t_cur = step % T_0"),
+    call("cosine_warm_restarts", step=5, lr_max=0.4, T_0=3, T_mult=2, lr_min=0.1).expect(
+        0.1 + 0.15 * (1 + math.cos(math.pi * 2 / 6)),
+        hint="keep the parameter names step, lr_max, T_0, T_mult, lr_min"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # Three ways to spend 1,500 updates, drawn with your function: one cosine over the whole run,

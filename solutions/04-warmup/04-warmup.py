@@ -179,45 +179,44 @@ def linear_warmup(step, lr_max, warmup_steps):
 
 
 # %% nbgrader={"grade_id": "test_linear_warmup", "grade": true, "points": 1}
-from lrcourse.checks import assert_close
+from lrcourse.checks import call, code, run_tests
 from lrcourse.reference import torch_lrs
 from torch.optim.lr_scheduler import LinearLR
 
-assert_close(linear_warmup(0, 1.0, 4), 0.25, "linear_warmup(0, lr_max=1.0, warmup_steps=4)",
-             hint="the first update uses lr_max * 1 / warmup_steps, not 0")
-assert_close(linear_warmup(3, 1.0, 4), 1.0, "linear_warmup(3, lr_max=1.0, warmup_steps=4)",
-             hint="update warmup_steps - 1, the last of the warmup, uses lr_max")
-assert_close([linear_warmup(s, 1.0, 4) for s in range(7)], [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0],
-             "[linear_warmup(s, 1.0, 4) for s in range(7)]", hint="after the warmup the LR stays at lr_max")
-expected = torch_lrs(lambda opt: LinearLR(opt, start_factor=1 / 5, end_factor=1.0, total_iters=4), 0.1, 12)
-assert_close([linear_warmup(s, 0.1, 5) for s in range(12)], expected,
-             "[linear_warmup(s, 0.1, 5) for s in range(12)] compared with LinearLR(start_factor=1/5, total_iters=4)",
-             hint="lr_max * (step + 1) / warmup_steps while step < warmup_steps")
+tests = [
+    call("linear_warmup", 0, 1.0, 4).expect(0.25, hint="the first update uses lr_max * 1 / warmup_steps, not 0"),
+    call("linear_warmup", 3, 1.0, 4).expect(
+        1.0, hint="update warmup_steps - 1, the last of the warmup, uses lr_max"),
+    code("[linear_warmup(s, 1.0, 4) for s in range(7)]", "[linear_warmup(s, 1.0, 4) for s in range(7)]").expect(
+        [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0], hint="after the warmup the LR stays at lr_max"),
+    code("[linear_warmup(s, 0.1, 5) for s in range(12)]",
+         "[linear_warmup(s, 0.1, 5) for s in range(12)] compared with LinearLR(start_factor=1/5, total_iters=4)").expect(
+        torch_lrs(lambda opt: LinearLR(opt, start_factor=1 / 5, end_factor=1.0, total_iters=4), 0.1, 12),
+        hint="lr_max * (step + 1) / warmup_steps while step < warmup_steps"),
+]
 ### BEGIN HIDDEN TESTS
 for lr_max, warmup, total in ((3e-2, 7, 20), (0.5, 2, 6), (6e-3, 100, 250)):
-    expected = torch_lrs(lambda opt: LinearLR(opt, start_factor=1 / warmup, end_factor=1.0,
-                                              total_iters=warmup - 1), lr_max, total)
-    assert_close([linear_warmup(s, lr_max, warmup) for s in range(total)], expected,
-                 f"linear_warmup(s, {lr_max}, {warmup}) for s = 0..{total - 1}, compared with LinearLR",
-                 hint="lr_max * (step + 1) / warmup_steps while step < warmup_steps, then lr_max")
-assert_close(linear_warmup(1999, 0.03, 2000), 0.03, "linear_warmup(1999, 0.03, 2000)",
-             hint="the last warmup update uses the peak")
-assert_close(linear_warmup(999, 0.03, 2000), 0.015, "linear_warmup(999, 0.03, 2000)",
-             hint="halfway through the warmup: update 999 is the 1,000th of 2,000")
-assert_close(linear_warmup(10**6, 0.03, 2000), 0.03, "linear_warmup(10**6, 0.03, 2000)",
-             hint="long after the warmup the LR stays at lr_max")
-assert_close([linear_warmup(s, 0.2, 1) for s in range(4)], [0.2] * 4, "linear_warmup(s, 0.2, warmup_steps=1)",
-             hint="a warmup of 1 update: update 0 already uses lr_max")
-try:
-    no_warmup = [linear_warmup(s, 0.2, 0) for s in range(4)]
-except ZeroDivisionError:
-    raise AssertionError("linear_warmup(s, 0.2, warmup_steps=0) divided by zero. Hint: warmup_steps = 0 means "
-                         "no warmup, every update uses lr_max; only divide while step < warmup_steps") from None
-assert_close(no_warmup, [0.2] * 4, "linear_warmup(s, 0.2, warmup_steps=0)",
-             hint="warmup_steps = 0 means no warmup: every update uses lr_max")
-assert_close(linear_warmup(2, 3, 4), 2.25, "linear_warmup(2, 3, 4) with an integer lr_max",
-             hint="lr_max * (step + 1) / warmup_steps")
+    tests.append(code(f"[linear_warmup(s, {lr_max!r}, {warmup}) for s in range({total})]",
+                      f"linear_warmup(s, {lr_max}, {warmup}) for s = 0..{total - 1}, compared with LinearLR").expect(
+        torch_lrs(lambda opt: LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1),
+                  lr_max, total),
+        hint="lr_max * (step + 1) / warmup_steps while step < warmup_steps, then lr_max"))
+tests += [
+    call("linear_warmup", 1999, 0.03, 2000).expect(0.03, hint="the last warmup update uses the peak"),
+    call("linear_warmup", 999, 0.03, 2000).expect(
+        0.015, hint="halfway through the warmup: update 999 is the 1,000th of 2,000"),
+    call("linear_warmup", 10**6, 0.03, 2000).expect(0.03, hint="long after the warmup the LR stays at lr_max"),
+    code("[linear_warmup(s, 0.2, 1) for s in range(4)]", "linear_warmup(s, 0.2, warmup_steps=1)").expect(
+        [0.2] * 4, hint="a warmup of 1 update: update 0 already uses lr_max"),
+    # A ZeroDivisionError here is reported as "raised ZeroDivisionError: division by zero".
+    code("[linear_warmup(s, 0.2, 0) for s in range(4)]", "linear_warmup(s, 0.2, warmup_steps=0)").expect(
+        [0.2] * 4, hint="warmup_steps = 0 means no warmup: every update uses lr_max; only divide while "
+                        "step < warmup_steps"),
+    code("linear_warmup(2, 3, 4)", "linear_warmup(2, 3, 4) with an integer lr_max").expect(
+        2.25, hint="lr_max * (step + 1) / warmup_steps"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # The three conventions side by side, for a warmup of 10 updates. Hugging Face's and
@@ -268,32 +267,46 @@ def zero_lr_updates(schedule, total_steps):
 
 
 # %% nbgrader={"grade_id": "test_zero_lr_updates", "grade": true, "points": 1}
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_close, assert_true, code, run_tests
 
-got = zero_lr_updates(lambda step: 0.1 * step / 4 if step < 4 else 0.1, 10)
-assert_true(isinstance(got, list), f"zero_lr_updates(...) returned {got!r}; expected a list of update numbers")
-assert_close(got, [0], "zero_lr_updates(Hugging Face-style warmup over 4 updates, total_steps=10)",
-             hint="step / W is 0 at update 0, and only there")
-assert_close(len(zero_lr_updates(lambda step: 0.1 * (step + 1) / 4 if step < 4 else 0.1, 10)), 0,
-             "len(zero_lr_updates(this course's warmup over 4 updates, total_steps=10))",
-             hint="(step + 1) / W is never 0, so the list should be empty")
+
+def is_list_of(expected, what, hint):
+    """A check: the result is a list, equal to `expected`."""
+    def check(got):
+        assert_true(isinstance(got, list), f"zero_lr_updates(...) returned {got!r}; expected a list of update numbers")
+        assert_close(got, expected, what, hint=hint)
+    return check
+
+
+tests = [
+    code("zero_lr_updates(lambda step: 0.1 * step / 4 if step < 4 else 0.1, 10)",
+         "zero_lr_updates(Hugging Face-style warmup over 4 updates, total_steps=10)").check(
+        is_list_of([0], "zero_lr_updates(Hugging Face-style warmup over 4 updates, total_steps=10)",
+                   hint="step / W is 0 at update 0, and only there")),
+    code("len(zero_lr_updates(lambda step: 0.1 * (step + 1) / 4 if step < 4 else 0.1, 10))",
+         "len(zero_lr_updates(this course's warmup over 4 updates, total_steps=10))").expect(
+        0, hint="(step + 1) / W is never 0, so the list should be empty"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(zero_lr_updates(lambda step: 0.1 * (1 - step / 9), 10), [9],
-             "zero_lr_updates(lambda step: 0.1 * (1 - step / 9), total_steps=10)",
-             hint="a linear decay that reaches 0 on the last update wastes update 9")
-assert_close(zero_lr_updates(lambda step: 0.1 * (1 - step / 5), 8), [5, 6, 7],
-             "zero_lr_updates(lambda step: 0.1 * (1 - step / 5), total_steps=8)",
-             hint="count updates with a learning rate of 0 or below, in increasing order")
-hf_linear = lambda step: 0.5 * (step / 3 if step < 3 else max(0.0, (12 - step) / 9))  # HF's full linear schedule
-assert_close(zero_lr_updates(hf_linear, 12), [0], "zero_lr_updates(Hugging Face's warmup + linear decay, 12)",
-             hint="only updates 0 .. total_steps - 1 are part of the run: the value at step total_steps is not")
-assert_close(zero_lr_updates(lambda step: 0.0, 4), [0, 1, 2, 3], "zero_lr_updates(lambda step: 0.0, total_steps=4)",
-             hint="every update of a zero schedule is wasted")
-assert_close(len(zero_lr_updates(lambda step: 0.0, 0)), 0, "len(zero_lr_updates(lambda step: 0.0, total_steps=0))",
-             hint="a run of 0 updates has no wasted update")
-assert_close(zero_lr_updates(lambda step: 1e-12 if step else 0.3, 3), [], "zero_lr_updates with tiny positive LRs",
-             hint="a tiny learning rate is small, not zero")
+tests += [
+    code("zero_lr_updates(lambda step: 0.1 * (1 - step / 9), 10)",
+         "zero_lr_updates(lambda step: 0.1 * (1 - step / 9), total_steps=10)").expect(
+        [9], hint="a linear decay that reaches 0 on the last update wastes update 9"),
+    code("zero_lr_updates(lambda step: 0.1 * (1 - step / 5), 8)",
+         "zero_lr_updates(lambda step: 0.1 * (1 - step / 5), total_steps=8)").expect(
+        [5, 6, 7], hint="count updates with a learning rate of 0 or below, in increasing order"),
+    code("zero_lr_updates(lambda step: 0.5 * (step / 3 if step < 3 else max(0.0, (12 - step) / 9)), 12)",
+         "zero_lr_updates(Hugging Face's warmup + linear decay, 12)").expect(  # HF's full linear schedule
+        [0], hint="only updates 0 .. total_steps - 1 are part of the run: the value at step total_steps is not"),
+    code("zero_lr_updates(lambda step: 0.0, 4)", "zero_lr_updates(lambda step: 0.0, total_steps=4)").expect(
+        [0, 1, 2, 3], hint="every update of a zero schedule is wasted"),
+    code("len(zero_lr_updates(lambda step: 0.0, 0))", "len(zero_lr_updates(lambda step: 0.0, total_steps=0))").expect(
+        0, hint="a run of 0 updates has no wasted update"),
+    code("zero_lr_updates(lambda step: 1e-12 if step else 0.3, 3)", "zero_lr_updates with tiny positive LRs").expect(
+        [], hint="a tiny learning rate is small, not zero"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 4. Warmup + cosine
@@ -348,9 +361,10 @@ def warmup_cosine(step, lr_max, total_steps, warmup_steps, lr_min=0.0):
 
 
 # %% nbgrader={"grade_id": "test_warmup_cosine", "grade": true, "points": 2}
+import math
 import warnings
 
-from lrcourse.checks import assert_close
+from lrcourse.checks import call, code, run_tests
 from lrcourse.reference import torch_lrs
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
@@ -367,64 +381,60 @@ def torch_warmup_cosine(lr_max, total_steps, warmup_steps, lr_min, n_steps):
         return torch_lrs(make, lr_max, n_steps)
 
 
-def check_warmup_cosine(lr_max, total, warmup, lr_min, why=""):
+def warmup_cosine_cases(lr_max, total, warmup, lr_min, why=""):
     """Every step 0 .. total against PyTorch, then past the end against lr_min."""
-    call = f"warmup_cosine(s, {lr_max}, total_steps={total}, warmup_steps={warmup}, lr_min={lr_min})"
-    expected = torch_warmup_cosine(lr_max, total, warmup, lr_min, total + 1)  # steps 0 .. total
-    assert_close([warmup_cosine(s, lr_max, total, warmup, lr_min) for s in range(total + 1)], expected,
-                 f"{call} for s = 0..{total}, compared with SequentialLR(LinearLR, CosineAnnealingLR){why}",
-                 hint="warmup lr_max * (step + 1) / W for step < W; then the cosine over (step - W) / (T - W)")
+    args = f"{lr_max!r}, {total}, {warmup}, {lr_min!r}"
+    shown = f"warmup_cosine(s, {lr_max}, total_steps={total}, warmup_steps={warmup}, lr_min={lr_min})"
     # Past the end CosineAnnealingLR climbs back up (it is periodic); our schedules hold lr_min.
     past = [total + 1, total + 2, 2 * total, 10 * total + 3]
-    assert_close([warmup_cosine(s, lr_max, total, warmup, lr_min) for s in past], [lr_min] * len(past),
-                 f"{call} for s = {past} (past the end)",
-                 hint="after total_steps the schedule holds lr_min (unlike CosineAnnealingLR, which climbs back)")
+    return [
+        code(f"[warmup_cosine(s, {args}) for s in range({total + 1})]",
+             f"{shown} for s = 0..{total}, compared with SequentialLR(LinearLR, CosineAnnealingLR){why}").expect(
+            torch_warmup_cosine(lr_max, total, warmup, lr_min, total + 1),  # steps 0 .. total
+            hint="warmup lr_max * (step + 1) / W for step < W; then the cosine over (step - W) / (T - W)"),
+        code(f"[warmup_cosine(s, {args}) for s in {past}]", f"{shown} for s = {past} (past the end)").expect(
+            [lr_min] * len(past),
+            hint="after total_steps the schedule holds lr_min (unlike CosineAnnealingLR, which climbs back)"),
+    ]
 
 
-assert_close(warmup_cosine(0, 1.0, 10, 2), 0.5, "warmup_cosine(0, 1.0, total_steps=10, warmup_steps=2)",
-             hint="the first update uses lr_max / warmup_steps")
-assert_close(warmup_cosine(1, 1.0, 10, 2), 1.0, "warmup_cosine(1, 1.0, total_steps=10, warmup_steps=2)",
-             hint="update warmup_steps - 1 uses lr_max")
-assert_close(warmup_cosine(2, 1.0, 10, 2), 1.0, "warmup_cosine(2, 1.0, total_steps=10, warmup_steps=2)",
-             hint="the cosine starts at progress 0, which is lr_max again")
-assert_close(warmup_cosine(6, 1.0, 10, 2), 0.5, "warmup_cosine(6, 1.0, total_steps=10, warmup_steps=2)",
-             hint="update 6 is halfway through the decay: progress (6 - 2) / (10 - 2) = 0.5, cos(pi / 2) = 0")
-assert_close(warmup_cosine(10, 1.0, 10, 2), 0.0, "warmup_cosine(10, 1.0, total_steps=10, warmup_steps=2)",
-             hint="the cosine reaches lr_min at step total_steps")
-assert_close(warmup_cosine(6, 1.0, 10, 2, lr_min=0.2), 0.6,
-             "warmup_cosine(6, 1.0, total_steps=10, warmup_steps=2, lr_min=0.2)",
-             hint="halfway through the decay the LR is the mean of lr_max and lr_min")
-check_warmup_cosine(0.1, 20, 5, 0.01)
+tests = [
+    call("warmup_cosine", 0, 1.0, 10, 2).expect(0.5, hint="the first update uses lr_max / warmup_steps"),
+    call("warmup_cosine", 1, 1.0, 10, 2).expect(1.0, hint="update warmup_steps - 1 uses lr_max"),
+    call("warmup_cosine", 2, 1.0, 10, 2).expect(1.0, hint="the cosine starts at progress 0, which is lr_max again"),
+    call("warmup_cosine", 6, 1.0, 10, 2).expect(
+        0.5, hint="update 6 is halfway through the decay: progress (6 - 2) / (10 - 2) = 0.5, cos(pi / 2) = 0"),
+    call("warmup_cosine", 10, 1.0, 10, 2).expect(0.0, hint="the cosine reaches lr_min at step total_steps"),
+    call("warmup_cosine", 6, 1.0, 10, 2, lr_min=0.2).expect(
+        0.6, hint="halfway through the decay the LR is the mean of lr_max and lr_min"),
+    *warmup_cosine_cases(0.1, 20, 5, 0.01),
+]
 ### BEGIN HIDDEN TESTS
 for lr_max, total, warmup, lr_min, why in ((0.3, 50, 10, 0.0, ""), (6e-3, 1000, 30, 6e-4, " (a longer run)"),
                                            (0.5, 12, 1, 0.05, " (a warmup of 1 update)"),
                                            (0.2, 16, 4, 0.2, " (lr_min = lr_max)"),
                                            (1.0, 8, 7, 0.1, " (one decay step)"),
                                            (2.0, 30, 2, 0.0, "")):
-    check_warmup_cosine(lr_max, total, warmup, lr_min, why)
-assert_close(warmup_cosine(0, 0.5, 12, 1, 0.05), 0.5,
-             "warmup_cosine(0, 0.5, total_steps=12, warmup_steps=1, lr_min=0.05)",
-             hint="with a warmup of 1 update, update 0 already uses lr_max")
-assert_close(warmup_cosine(0, 0.3, 50, 10, 0.1), 0.03,
-             "warmup_cosine(0, 0.3, total_steps=50, warmup_steps=10, lr_min=0.1)",
-             hint="the warmup starts from lr_max / warmup_steps, not from lr_min")
-last = 0.05 + 0.5 * (1.0 - 0.05) * (1 + math.cos(math.pi * 79 / 80))
-assert_close(warmup_cosine(99, 1.0, 100, 20, 0.05), last,
-             "warmup_cosine(99, 1.0, total_steps=100, warmup_steps=20, lr_min=0.05)",
-             hint="the last update, total_steps - 1, is at progress 79 / 80: a little above lr_min")
-assert_close(warmup_cosine(100, 1.0, 100, 20, 0.05), 0.05,
-             "warmup_cosine(100, 1.0, total_steps=100, warmup_steps=20, lr_min=0.05)",
-             hint="at step total_steps the cosine has reached lr_min")
-assert_close(warmup_cosine(10**7, 1.0, 100, 20, 0.05), 0.05, "warmup_cosine(10**7, 1.0, 100, 20, lr_min=0.05)",
-             hint="far past the end the schedule holds lr_min")
-assert_close(warmup_cosine(51, 2.0, 101, 1), 1.0, "warmup_cosine(51, 2.0, total_steps=101, warmup_steps=1)",
-             hint="progress (51 - 1) / (101 - 1) = 0.5 is the midpoint of the cosine")
-assert_close(warmup_cosine(7, 2, 10, 4, 0), 1.0, "warmup_cosine(7, 2, 10, 4, 0) with integer arguments",
-             hint="progress (7 - 4) / (10 - 4) = 0.5: divide with /, not //")
-assert_close(warmup_cosine(4, 1.0, 8, 2), 0.5 * (1 + math.cos(math.pi * 2 / 6)),
-             "warmup_cosine(4, 1.0, total_steps=8, warmup_steps=2)",
-             hint="progress (4 - 2) / (8 - 2)")
+    tests += warmup_cosine_cases(lr_max, total, warmup, lr_min, why)
+tests += [
+    call("warmup_cosine", 0, 0.5, 12, 1, 0.05).expect(
+        0.5, hint="with a warmup of 1 update, update 0 already uses lr_max"),
+    call("warmup_cosine", 0, 0.3, 50, 10, 0.1).expect(
+        0.03, hint="the warmup starts from lr_max / warmup_steps, not from lr_min"),
+    call("warmup_cosine", 99, 1.0, 100, 20, 0.05).expect(
+        0.05 + 0.5 * (1.0 - 0.05) * (1 + math.cos(math.pi * 79 / 80)),
+        hint="the last update, total_steps - 1, is at progress 79 / 80: a little above lr_min"),
+    call("warmup_cosine", 100, 1.0, 100, 20, 0.05).expect(
+        0.05, hint="at step total_steps the cosine has reached lr_min"),
+    call("warmup_cosine", 10**7, 1.0, 100, 20, 0.05).expect(0.05, hint="far past the end the schedule holds lr_min"),
+    call("warmup_cosine", 51, 2.0, 101, 1).expect(
+        1.0, hint="progress (51 - 1) / (101 - 1) = 0.5 is the midpoint of the cosine"),
+    code("warmup_cosine(7, 2, 10, 4, 0)", "warmup_cosine(7, 2, 10, 4, 0) with integer arguments").expect(
+        1.0, hint="progress (7 - 4) / (10 - 4) = 0.5: divide with /, not //"),
+    call("warmup_cosine", 4, 1.0, 8, 2).expect(0.5 * (1 + math.cos(math.pi * 2 / 6)), hint="progress (4 - 2) / (8 - 2)"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 5. Warmup-stable-decay
@@ -488,7 +498,7 @@ def warmup_stable_decay(step, lr_max, total_steps, warmup_steps, decay_steps, lr
 # %% nbgrader={"grade_id": "test_warmup_stable_decay", "grade": true, "points": 2}
 import warnings
 
-from lrcourse.checks import assert_close
+from lrcourse.checks import assert_close, call, code, run_tests
 from lrcourse.reference import torch_lrs
 from torch.optim.lr_scheduler import ConstantLR, LinearLR, SequentialLR
 
@@ -507,25 +517,34 @@ def torch_wsd(lr_max, total_steps, warmup_steps, decay_steps, lr_min, n_steps):
         return torch_lrs(make, lr_max, n_steps)
 
 
-def check_wsd(lr_max, total, warmup, decay, lr_min, why=""):
-    call = (f"warmup_stable_decay(s, {lr_max}, total_steps={total}, warmup_steps={warmup}, "
-            f"decay_steps={decay}, lr_min={lr_min})")
+def first_matches_second(what, hint):
+    """A check: the two lists of a (first, second) result agree."""
+    def check(got):
+        first, second = got
+        assert_close(first, second, what, hint=hint)
+    return check
+
+
+def wsd_case(lr_max, total, warmup, decay, lr_min, why=""):
+    shown = (f"warmup_stable_decay(s, {lr_max}, total_steps={total}, warmup_steps={warmup}, "
+             f"decay_steps={decay}, lr_min={lr_min})")
     n = total + 5
-    assert_close([warmup_stable_decay(s, lr_max, total, warmup, decay, lr_min) for s in range(n)],
-                 torch_wsd(lr_max, total, warmup, decay, lr_min, n),
-                 f"{call} for s = 0..{n - 1}, compared with SequentialLR(LinearLR, ConstantLR, LinearLR){why}",
-                 hint="the decay covers updates total_steps - decay_steps .. total_steps - 1 and uses "
-                      "lr_min + (lr_max - lr_min) * (total_steps - step) / decay_steps")
+    return code(f"[warmup_stable_decay(s, {lr_max!r}, {total}, {warmup}, {decay}, {lr_min!r}) for s in range({n})]",
+                f"{shown} for s = 0..{n - 1}, compared with SequentialLR(LinearLR, ConstantLR, LinearLR){why}").expect(
+        torch_wsd(lr_max, total, warmup, decay, lr_min, n),
+        hint="the decay covers updates total_steps - decay_steps .. total_steps - 1 and uses "
+             "lr_min + (lr_max - lr_min) * (total_steps - step) / decay_steps")
 
 
-assert_close([warmup_stable_decay(s, 1.0, 10, 2, 4) for s in range(11)],
-             [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0],
-             "[warmup_stable_decay(s, 1.0, total_steps=10, warmup_steps=2, decay_steps=4) for s in range(11)]",
-             hint="the table above: updates 6..9 decay, 1, 0.75, 0.5, 0.25; step 10 (past the end) gives lr_min")
-assert_close(warmup_stable_decay(9, 1.0, 10, 2, 4, lr_min=0.2), 0.4,
-             "warmup_stable_decay(9, 1.0, total_steps=10, warmup_steps=2, decay_steps=4, lr_min=0.2)",
-             hint="the last update is 1/D of the way from lr_min to lr_max: 0.2 + 0.8 / 4")
-check_wsd(0.1, 20, 5, 4, 0.01)
+tests = [
+    code("[warmup_stable_decay(s, 1.0, 10, 2, 4) for s in range(11)]",
+         "[warmup_stable_decay(s, 1.0, total_steps=10, warmup_steps=2, decay_steps=4) for s in range(11)]").expect(
+        [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0],
+        hint="the table above: updates 6..9 decay, 1, 0.75, 0.5, 0.25; step 10 (past the end) gives lr_min"),
+    call("warmup_stable_decay", 9, 1.0, 10, 2, 4, lr_min=0.2).expect(
+        0.4, hint="the last update is 1/D of the way from lr_min to lr_max: 0.2 + 0.8 / 4"),
+    wsd_case(0.1, 20, 5, 4, 0.01),
+]
 ### BEGIN HIDDEN TESTS
 for lr_max, total, warmup, decay, lr_min, why in ((0.3, 50, 10, 10, 0.0, ""),
                                                   (6e-3, 1000, 20, 200, 6e-4, " (a longer run)"),
@@ -533,41 +552,38 @@ for lr_max, total, warmup, decay, lr_min, why in ((0.3, 50, 10, 10, 0.0, ""),
                                                   (0.2, 16, 4, 12, 0.0, " (decay_steps = total_steps - warmup_steps)"),
                                                   (0.2, 16, 4, 5, 0.2, " (lr_min = lr_max)"),
                                                   (1.0, 9, 3, 1, 0.1, " (a decay of 1 update)")):
-    check_wsd(lr_max, total, warmup, decay, lr_min, why)
-try:
-    no_decay = [warmup_stable_decay(s, 0.4, 8, 2, 0, 0.1) for s in range(11)]
-except ZeroDivisionError:
-    raise AssertionError("warmup_stable_decay(s, 0.4, total_steps=8, warmup_steps=2, decay_steps=0, lr_min=0.1) "
-                         "divided by zero. Hint: with decay_steps = 0 no update inside the run decays; handle "
-                         "step >= total_steps before the decay case") from None
-assert_close(no_decay, [0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.1, 0.1, 0.1],
-             "[warmup_stable_decay(s, 0.4, total_steps=8, warmup_steps=2, decay_steps=0, lr_min=0.1) "
-             "for s in range(11)]",
-             hint="decay_steps = 0: no decay inside the run, lr_min from total_steps on (and nothing to divide by)")
-assert_close([warmup_stable_decay(s, 1.0, 6, 2, 4) for s in range(7)], [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0],
-             "[warmup_stable_decay(s, 1.0, total_steps=6, warmup_steps=2, decay_steps=4) for s in range(7)]",
-             hint="no stable phase: the decay starts at update warmup_steps, still at lr_max")
-assert_close(warmup_stable_decay(0, 0.3, 100, 10, 20, 0.1), 0.03,
-             "warmup_stable_decay(0, 0.3, total_steps=100, warmup_steps=10, decay_steps=20, lr_min=0.1)",
-             hint="the warmup starts from lr_max / warmup_steps, not from lr_min")
-assert_close(warmup_stable_decay(79, 0.3, 100, 10, 20, 0.1), 0.3,
-             "warmup_stable_decay(79, 0.3, total_steps=100, warmup_steps=10, decay_steps=20, lr_min=0.1)",
-             hint="update total_steps - decay_steps - 1 is the last of the stable phase")
-assert_close(warmup_stable_decay(81, 0.3, 100, 10, 20, 0.1), 0.29,
-             "warmup_stable_decay(81, 0.3, total_steps=100, warmup_steps=10, decay_steps=20, lr_min=0.1)",
-             hint="update 81 is the second of the decay: 0.1 + 0.2 * 19 / 20")
-assert_close(warmup_stable_decay(10**7, 0.3, 100, 10, 20, 0.1), 0.1,
-             "warmup_stable_decay(10**7, 0.3, 100, 10, 20, lr_min=0.1)",
-             hint="far past the end the schedule holds lr_min")
-assert_close(warmup_stable_decay(7, 2, 10, 2, 4, 0), 1.5,
-             "warmup_stable_decay(7, 2, 10, 2, 4, 0) with integer arguments",
-             hint="2 * (10 - 7) / 4: check your divisions with integers")
-assert_close([warmup_stable_decay(s, 0.4, 8, 2, 1, 0.1) for s in range(8)],
-             [warmup_stable_decay(s, 0.4, 8, 2, 0, 0.1) for s in range(8)],
-             "warmup_stable_decay with decay_steps = 1 against decay_steps = 0, over updates 0..7",
-             hint="a decay of 1 update uses lr_max for that update, like a warmup of 1 update: "
-                  "the two agree inside the run")
+    tests.append(wsd_case(lr_max, total, warmup, decay, lr_min, why))
+tests += [
+    # A ZeroDivisionError here is reported as "raised ZeroDivisionError: division by zero".
+    code("[warmup_stable_decay(s, 0.4, 8, 2, 0, 0.1) for s in range(11)]",
+         "[warmup_stable_decay(s, 0.4, total_steps=8, warmup_steps=2, decay_steps=0, lr_min=0.1) "
+         "for s in range(11)]").expect(
+        [0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.1, 0.1, 0.1],
+        hint="decay_steps = 0: no decay inside the run, lr_min from total_steps on (and nothing to divide by: "
+             "handle step >= total_steps before the decay case)"),
+    code("[warmup_stable_decay(s, 1.0, 6, 2, 4) for s in range(7)]",
+         "[warmup_stable_decay(s, 1.0, total_steps=6, warmup_steps=2, decay_steps=4) for s in range(7)]").expect(
+        [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0], hint="no stable phase: the decay starts at update warmup_steps, "
+                                                    "still at lr_max"),
+    call("warmup_stable_decay", 0, 0.3, 100, 10, 20, 0.1).expect(
+        0.03, hint="the warmup starts from lr_max / warmup_steps, not from lr_min"),
+    call("warmup_stable_decay", 79, 0.3, 100, 10, 20, 0.1).expect(
+        0.3, hint="update total_steps - decay_steps - 1 is the last of the stable phase"),
+    call("warmup_stable_decay", 81, 0.3, 100, 10, 20, 0.1).expect(
+        0.29, hint="update 81 is the second of the decay: 0.1 + 0.2 * 19 / 20"),
+    call("warmup_stable_decay", 10**7, 0.3, 100, 10, 20, 0.1).expect(
+        0.1, hint="far past the end the schedule holds lr_min"),
+    code("warmup_stable_decay(7, 2, 10, 2, 4, 0)", "warmup_stable_decay(7, 2, 10, 2, 4, 0) with integer arguments").expect(
+        1.5, hint="2 * (10 - 7) / 4: check your divisions with integers"),
+    code("([warmup_stable_decay(s, 0.4, 8, 2, 1, 0.1) for s in range(8)],\n"
+         " [warmup_stable_decay(s, 0.4, 8, 2, 0, 0.1) for s in range(8)])",
+         "warmup_stable_decay with decay_steps = 1 against decay_steps = 0, over updates 0..7").check(
+        first_matches_second("warmup_stable_decay with decay_steps = 1 against decay_steps = 0, over updates 0..7",
+                             hint="a decay of 1 update uses lr_max for that update, like a warmup of 1 update: "
+                                  "the two agree inside the run")),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # Your three schedules over a run of 1,000 updates, with the same peak and a warmup of 100
@@ -653,12 +669,14 @@ def as_torch_scheduler(optimizer, schedule):
 import warnings
 
 import torch
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
 
 
+@probe
 def lrs_under(schedule, group_lrs, n_updates, optimizer_cls=torch.optim.SGD):
     """Build an optimizer with one group per entry of group_lrs, wrap it with as_torch_scheduler, and record the
-    learning rate of every group at each optimizer.step() (which is what each update really uses)."""
+    learning rate of every group at each optimizer.step() (which is what each update really uses), and the
+    warnings PyTorch gave meanwhile."""
     params = [torch.nn.Parameter(torch.zeros(2)) for _ in group_lrs]
     optimizer = optimizer_cls([{"params": [p], "lr": lr} for p, lr in zip(params, group_lrs)], lr=group_lrs[0])
     seen = []
@@ -666,44 +684,72 @@ def lrs_under(schedule, group_lrs, n_updates, optimizer_cls=torch.optim.SGD):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scheduler = as_torch_scheduler(optimizer, schedule)
-        for _ in range(n_updates):
-            optimizer.step()
-            scheduler.step()
-    assert_true(isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler),
-                f"as_torch_scheduler returned {scheduler!r}; expected a PyTorch scheduler such as LambdaLR")
-    assert_true(not caught, f"PyTorch warned while the scheduler was used: {caught[0].message if caught else ''}")
-    return seen
+        is_scheduler = isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
+        if is_scheduler:
+            for _ in range(n_updates):
+                optimizer.step()
+                scheduler.step()
+    return {"is_scheduler": is_scheduler, "returned": repr(scheduler)[:200], "seen": seen,
+            "warnings": [str(w.message) for w in caught]}
 
 
-warm = lambda step: 0.1 * (step + 1) / 4 if step < 4 else 0.1 * 0.5 ** (step - 4)
-seen = lrs_under(warm, [0.5], 8)
-assert_close([s[0] for s in seen], [warm(k) for k in range(8)],
-             "the LRs used by updates 0..7 under as_torch_scheduler(SGD(lr=0.5), schedule)",
-             hint="LambdaLR multiplies the group's initial lr (0.5 here) by your lambda: set the lr to 1.0 "
-                  "first, or divide by it")
+@probe
+def lr_after_building(schedule, lr):
+    """The optimizer's learning rate right after as_torch_scheduler, before any update."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_torch_scheduler(optimizer, schedule)
+    return optimizer.param_groups[0]["lr"]
+
+
+def follows(schedule_lrs, what, hint, rtol=1e-6, atol=1e-9):
+    """A check of lrs_under's record: a scheduler came back, PyTorch did not warn, and parameter group i
+    used schedule_lrs[i] (a list of LRs, one per update)."""
+    def check(got):
+        assert_true(got["is_scheduler"],
+                    f"as_torch_scheduler returned {got['returned']}; expected a PyTorch scheduler such as LambdaLR")
+        assert_true(not got["warnings"],
+                    f"PyTorch warned while the scheduler was used: {got['warnings'][0] if got['warnings'] else ''}")
+        for i, expected in enumerate(schedule_lrs):
+            assert_close([s[i] for s in got["seen"]], expected, what(i) if callable(what) else what,
+                         rtol=rtol, atol=atol, hint=hint)
+    return check
+
+
+# Each schedule is written once, as source: the kernel builds it from the text, the grader
+# (eval of this cell's own constants) computes the expected learning rates from it.
+WARM = "lambda step: 0.1 * (step + 1) / 4 if step < 4 else 0.1 * 0.5 ** (step - 4)"
+tests = [
+    code(f"lrs_under({WARM}, [0.5], 8)", "as_torch_scheduler(SGD(lr=0.5), schedule), stepped for 8 updates").check(
+        follows([[eval(WARM)(k) for k in range(8)]],
+                "the LRs used by updates 0..7 under as_torch_scheduler(SGD(lr=0.5), schedule)",
+                hint="LambdaLR multiplies the group's initial lr (0.5 here) by your lambda: set the lr to 1.0 "
+                     "first, or divide by it")),
+]
 ### BEGIN HIDDEN TESTS
-decay = lambda step: 0.03 * (step + 1) / 10 if step < 10 else 0.03 * 0.99 ** (step - 10)
-seen = lrs_under(decay, [0.3, 0.02], 60)
-for i in range(2):
-    assert_close([s[i] for s in seen], [decay(k) for k in range(60)],
-                 f"the LRs of parameter group {i} (built with lr {[0.3, 0.02][i]}) over 60 updates",
-                 hint="every parameter group must follow the schedule, whatever lr it was built with")
-seen = lrs_under(lambda step: 2.5e-4 + 1e-6 * step, [3e-4], 5, optimizer_cls=torch.optim.AdamW)
-assert_close([s[0] for s in seen], [2.5e-4 + 1e-6 * k for k in range(5)],
-             "the LRs used under as_torch_scheduler(AdamW(lr=3e-4), schedule)", rtol=1e-9, atol=1e-15,
-             hint="LambdaLR multiplies the group's initial lr by your lambda")
-zero_then_up = lambda step: [0.0, 0.2, 0.4][min(step, 2)]
-seen = lrs_under(zero_then_up, [1.7], 4)
-assert_close([s[0] for s in seen], [0.0, 0.2, 0.4, 0.4], "the LRs under a schedule that starts at 0",
-             hint="a schedule value of 0 is allowed; do not divide by the schedule")
-params = [torch.nn.Parameter(torch.zeros(1))]
-opt = torch.optim.SGD(params, lr=0.9)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    as_torch_scheduler(opt, lambda step: 0.123 / (step + 1))
-assert_close(opt.param_groups[0]["lr"], 0.123, "the optimizer's lr right after as_torch_scheduler(SGD(lr=0.9), ...)",
-             hint="the first update, before any scheduler.step(), must use schedule(0)")
+DECAY = "lambda step: 0.03 * (step + 1) / 10 if step < 10 else 0.03 * 0.99 ** (step - 10)"
+SLOPE = "lambda step: 2.5e-4 + 1e-6 * step"
+ZERO_THEN_UP = "lambda step: [0.0, 0.2, 0.4][min(step, 2)]"
+tests += [
+    code(f"lrs_under({DECAY}, [0.3, 0.02], 60)",
+         "as_torch_scheduler(SGD with groups of lr 0.3 and 0.02, schedule), stepped for 60 updates").check(
+        follows([[eval(DECAY)(k) for k in range(60)]] * 2,
+                lambda i: f"the LRs of parameter group {i} (built with lr {[0.3, 0.02][i]}) over 60 updates",
+                hint="every parameter group must follow the schedule, whatever lr it was built with")),
+    code(f"lrs_under({SLOPE}, [3e-4], 5, optimizer_cls=torch.optim.AdamW)",
+         "as_torch_scheduler(AdamW(lr=3e-4), schedule), stepped for 5 updates").check(
+        follows([[eval(SLOPE)(k) for k in range(5)]], "the LRs used under as_torch_scheduler(AdamW(lr=3e-4), schedule)",
+                rtol=1e-9, atol=1e-15, hint="LambdaLR multiplies the group's initial lr by your lambda")),
+    code(f"lrs_under({ZERO_THEN_UP}, [1.7], 4)", "as_torch_scheduler(SGD(lr=1.7), a schedule that starts at 0)").check(
+        follows([[0.0, 0.2, 0.4, 0.4]], "the LRs under a schedule that starts at 0",
+                hint="a schedule value of 0 is allowed; do not divide by the schedule")),
+    code("lr_after_building(lambda step: 0.123 / (step + 1), 0.9)",
+         "the optimizer's lr right after as_torch_scheduler(SGD(lr=0.9), ...)").expect(
+        0.123, hint="the first update, before any scheduler.step(), must use schedule(0)"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 8. Resuming a run
@@ -816,12 +862,13 @@ def resume_lrs(make_optimizer, make_scheduler, total_steps, stop_at):
 import warnings
 
 import torch
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
 from lrcourse.reference import torch_lrs
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR, StepLR
 
 
-def check_resume(make_scheduler, lr, total_steps, stop_at, what):
+@probe
+def record_resume(make_scheduler, lr, total_steps, stop_at):
     """Run resume_lrs with optimizers that record which of them took each update, and at which LR."""
     seen, built = [], []
 
@@ -833,52 +880,67 @@ def check_resume(make_scheduler, lr, total_steps, stop_at, what):
         optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append((index, opt.param_groups[0]["lr"])))
         return optimizer
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        expected = torch_lrs(make_scheduler, lr, total_steps)  # a run that never stopped
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = resume_lrs(make_optimizer, make_scheduler, total_steps, stop_at)
-    order = [str(w.message) for w in caught if "lr_scheduler.step()" in str(w.message)]
-    assert_true(not order, f"{what}: PyTorch warned that a scheduler was stepped before its optimizer: "
-                           f"{order[0] if order else ''} Call optimizer.step() first, then scheduler.step().")
-    assert_true(len(built) >= 2, f"{what}: make_optimizer() was called {len(built)} time(s); build a fresh "
-                                 "optimizer (and scheduler) after the checkpoint, as a restarted program would")
-    takers = [index for index, _ in seen]
-    assert_true(len(seen) == total_steps, f"{what}: optimizer.step() was called {len(seen)} times in all; "
-                                          f"expected once per update, {total_steps} times")
-    assert_true(takers == [0] * stop_at + [len(built) - 1] * (total_steps - stop_at),
-                f"{what}: updates 0..{stop_at - 1} must run on the first optimizer and updates {stop_at}.."
-                f"{total_steps - 1} on the fresh one built after the checkpoint")
-    assert_close([lr_used for _, lr_used in seen], expected,
-                 f"{what}: the LRs the optimizers really used, against a run that never stopped",
-                 hint="build the fresh optimizer and scheduler first, then load both state dicts; "
-                      "the counter lives in the scheduler, the current LR in the optimizer")
-    assert_close(got, expected, f"{what}: the list resume_lrs returned",
-                 hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
+    return {"returned": got, "warnings": [str(w.message) for w in caught], "optimizers_built": len(built),
+            "takers": [index for index, _ in seen], "lrs": [lr_used for _, lr_used in seen]}
 
 
-warmup_then_halve = lambda step: (step + 1) / 3 if step < 3 else 0.5 ** (step - 2)
-check_resume(lambda opt: LambdaLR(opt, warmup_then_halve), 0.1, 8, 4,
-             "resume_lrs(LambdaLR(warmup, then halve), lr=0.1, total_steps=8, stop_at=4)")
+def resumed_like(expected, total_steps, stop_at, what):
+    """A check of record_resume's record against `expected`, the LRs of a run that never stopped."""
+    def check(got):
+        order = [text for text in got["warnings"] if "lr_scheduler.step()" in text]
+        assert_true(not order, f"{what}: PyTorch warned that a scheduler was stepped before its optimizer: "
+                               f"{order[0] if order else ''} Call optimizer.step() first, then scheduler.step().")
+        built = got["optimizers_built"]
+        assert_true(built >= 2, f"{what}: make_optimizer() was called {built} time(s); build a fresh "
+                                "optimizer (and scheduler) after the checkpoint, as a restarted program would")
+        takers = got["takers"]
+        assert_true(len(takers) == total_steps, f"{what}: optimizer.step() was called {len(takers)} times in all; "
+                                                f"expected once per update, {total_steps} times")
+        assert_true(takers == [0] * stop_at + [built - 1] * (total_steps - stop_at),
+                    f"{what}: updates 0..{stop_at - 1} must run on the first optimizer and updates {stop_at}.."
+                    f"{total_steps - 1} on the fresh one built after the checkpoint")
+        assert_close(got["lrs"], expected, f"{what}: the LRs the optimizers really used, against a run that never stopped",
+                     hint="build the fresh optimizer and scheduler first, then load both state dicts; "
+                          "the counter lives in the scheduler, the current LR in the optimizer")
+        assert_close(got["returned"], expected, f"{what}: the list resume_lrs returned",
+                     hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
+    return check
+
+
+def resume_case(factory, lr, total_steps, stop_at, what):
+    """`factory` is the source of a scheduler factory: the kernel builds it from the text, and the grader
+    (eval of this cell's own constants) runs it in PyTorch for the run that never stopped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = torch_lrs(eval(factory), lr, total_steps)  # a run that never stopped
+    return code(f"record_resume({factory}, {lr!r}, {total_steps}, {stop_at})", what).check(
+        resumed_like(expected, total_steps, stop_at, what))
+
+
+WARMUP_THEN_HALVE = "lambda opt: LambdaLR(opt, lambda step: (step + 1) / 3 if step < 3 else 0.5 ** (step - 2))"
+tests = [
+    resume_case(WARMUP_THEN_HALVE, 0.1, 8, 4,
+                "resume_lrs(LambdaLR(warmup, then halve), lr=0.1, total_steps=8, stop_at=4)"),
+]
 ### BEGIN HIDDEN TESTS
-def seq(opt):
-    return SequentialLR(opt, [LinearLR(opt, start_factor=0.2, end_factor=1.0, total_iters=4),
-                              CosineAnnealingLR(opt, T_max=10, eta_min=0.01)], milestones=[5])
-
-
-check_resume(seq, 0.3, 15, 7, "resume_lrs(SequentialLR(LinearLR, CosineAnnealingLR), total_steps=15, stop_at=7)")
-check_resume(seq, 0.3, 15, 2,
-             "resume_lrs(SequentialLR(LinearLR, CosineAnnealingLR), total_steps=15, stop_at=2, during the warmup)")
-check_resume(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 0.8, 10, 5,
-             "resume_lrs(StepLR(step_size=3, gamma=0.5), total_steps=10, stop_at=5)")
-check_resume(lambda opt: LambdaLR(opt, lambda step: 0.9 ** step), 0.05, 6, 0,
-             "resume_lrs(LambdaLR(0.9 ** step), total_steps=6, stop_at=0)")
-check_resume(lambda opt: LambdaLR(opt, lambda step: 0.9 ** step), 0.05, 6, 6,
-             "resume_lrs(LambdaLR(0.9 ** step), total_steps=6, stop_at=6)")
-check_resume(lambda opt: LambdaLR(opt, warmup_then_halve), 0.1, 9, 1,
-             "resume_lrs(LambdaLR(warmup, then halve), total_steps=9, stop_at=1)")
+SEQ = ("lambda opt: SequentialLR(opt, [LinearLR(opt, start_factor=0.2, end_factor=1.0, total_iters=4), "
+       "CosineAnnealingLR(opt, T_max=10, eta_min=0.01)], milestones=[5])")
+STEP = "lambda opt: StepLR(opt, step_size=3, gamma=0.5)"
+GEOMETRIC = "lambda opt: LambdaLR(opt, lambda step: 0.9 ** step)"
+tests += [
+    resume_case(SEQ, 0.3, 15, 7, "resume_lrs(SequentialLR(LinearLR, CosineAnnealingLR), total_steps=15, stop_at=7)"),
+    resume_case(SEQ, 0.3, 15, 2,
+                "resume_lrs(SequentialLR(LinearLR, CosineAnnealingLR), total_steps=15, stop_at=2, during the warmup)"),
+    resume_case(STEP, 0.8, 10, 5, "resume_lrs(StepLR(step_size=3, gamma=0.5), total_steps=10, stop_at=5)"),
+    resume_case(GEOMETRIC, 0.05, 6, 0, "resume_lrs(LambdaLR(0.9 ** step), total_steps=6, stop_at=0)"),
+    resume_case(GEOMETRIC, 0.05, 6, 6, "resume_lrs(LambdaLR(0.9 ** step), total_steps=6, stop_at=6)"),
+    resume_case(WARMUP_THEN_HALVE, 0.1, 9, 1, "resume_lrs(LambdaLR(warmup, then halve), total_steps=9, stop_at=1)"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # Your `as_torch_scheduler` and your `resume_lrs` together: a warmup + cosine written as a

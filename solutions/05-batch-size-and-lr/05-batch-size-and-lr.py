@@ -115,24 +115,27 @@ def linear_scaled_lr(base_lr, base_batch, batch):
 
 
 # %% nbgrader={"grade_id": "test_linear_scaled_lr", "grade": true, "points": 1}
-assert_close(linear_scaled_lr(0.1, 256, 512), 0.2, "linear_scaled_lr(0.1, 256, 512)",
-             hint="twice the batch, twice the learning rate")
-assert_close(linear_scaled_lr(0.1, 256, 8192), 3.2, "linear_scaled_lr(0.1, 256, 8192)",
-             hint="Goyal et al.'s ResNet-50 at batch 8k: 0.1 * 8192 / 256")
+from lrcourse.checks import call, run_tests
+
+tests = [
+    call("linear_scaled_lr", 0.1, 256, 512).expect(0.2, hint="twice the batch, twice the learning rate"),
+    call("linear_scaled_lr", 0.1, 256, 8192).expect(
+        3.2, hint="Goyal et al.'s ResNet-50 at batch 8k: 0.1 * 8192 / 256"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(linear_scaled_lr(0.0025, 8, 1024), 0.32, "linear_scaled_lr(0.0025, 8, 1024)",
-             hint="base_lr * batch / base_batch")
-assert_close(linear_scaled_lr(0.37, 64, 64), 0.37, "linear_scaled_lr(0.37, 64, 64)",
-             hint="the same batch size keeps the same learning rate")
-assert_close(linear_scaled_lr(0.2, 128, 32), 0.05, "linear_scaled_lr(0.2, 128, 32)",
-             hint="a smaller batch scales the learning rate down by the same factor")
-assert_close(linear_scaled_lr(0.3, 100, 150), 0.45, "linear_scaled_lr(0.3, 100, 150)",
-             hint="the factor batch / base_batch need not be a whole number")
-assert_close(linear_scaled_lr(1, 3, 2), 2 / 3, "linear_scaled_lr(1, 3, 2) with integer arguments",
-             hint="use true division, not //")
-assert_close(linear_scaled_lr(0.1, 256, 2**20), 409.6, "linear_scaled_lr(0.1, 256, 2**20)",
-             hint="the rule itself has no ceiling: base_lr * batch / base_batch")
+tests += [
+    call("linear_scaled_lr", 0.0025, 8, 1024).expect(0.32, hint="base_lr * batch / base_batch"),
+    call("linear_scaled_lr", 0.37, 64, 64).expect(0.37, hint="the same batch size keeps the same learning rate"),
+    call("linear_scaled_lr", 0.2, 128, 32).expect(
+        0.05, hint="a smaller batch scales the learning rate down by the same factor"),
+    call("linear_scaled_lr", 0.3, 100, 150).expect(
+        0.45, hint="the factor batch / base_batch need not be a whole number"),
+    call("linear_scaled_lr", 1, 3, 2).expect(2 / 3, hint="use true division, not //"),  # integer arguments
+    call("linear_scaled_lr", 0.1, 256, 2**20).expect(
+        409.6, hint="the rule itself has no ceiling: base_lr * batch / base_batch"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # The first-order argument can be checked directly. The cell below takes a least-squares
@@ -217,22 +220,33 @@ def sqrt_scaled_lr(base_lr, base_batch, batch):
 
 
 # %% nbgrader={"grade_id": "test_sqrt_scaled_lr", "grade": true, "points": 1}
-assert_close(sqrt_scaled_lr(0.001, 32, 128), 0.002, "sqrt_scaled_lr(0.001, 32, 128)",
-             hint="four times the batch, twice the learning rate")
-assert_close(sqrt_scaled_lr(0.001, 32, 32), 0.001, "sqrt_scaled_lr(0.001, 32, 32)",
-             hint="the same batch size keeps the same learning rate")
+import math
+
+from lrcourse.checks import assert_close, call, run_tests
+
+tests = [
+    call("sqrt_scaled_lr", 0.001, 32, 128).expect(0.002, hint="four times the batch, twice the learning rate"),
+    call("sqrt_scaled_lr", 0.001, 32, 32).expect(0.001, hint="the same batch size keeps the same learning rate"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(sqrt_scaled_lr(0.003, 64, 16), 0.0015, "sqrt_scaled_lr(0.003, 64, 16)",
-             hint="a batch four times smaller halves the learning rate")
-assert_close(sqrt_scaled_lr(0.01, 100, 300), 0.01 * math.sqrt(3), "sqrt_scaled_lr(0.01, 100, 300)",
-             hint="base_lr * sqrt(batch / base_batch); the factor need not be a whole number")
-assert_close(sqrt_scaled_lr(2, 9, 4), 4 / 3, "sqrt_scaled_lr(2, 9, 4) with integer arguments",
-             hint="use true division inside the square root, not //")
-assert_close(sqrt_scaled_lr(1e-3, 8, 8 * 10**6), 1.0, "sqrt_scaled_lr(1e-3, 8, 8 * 10**6)",
-             hint="a million times the batch: a thousand times the learning rate")
-assert_close(sqrt_scaled_lr(0.02, 16, 64) ** 2 / 64, 0.02 ** 2 / 16, "sqrt_scaled_lr(0.02, 16, 64)**2 / 64",
-             hint="the rule keeps lr**2 / batch, the variance of an update, fixed")
+def keeps_update_variance(lr):
+    """sqrt_scaled_lr(0.02, 16, 64): lr**2 / batch must equal base_lr**2 / base_batch."""
+    assert_close(lr ** 2 / 64, 0.02 ** 2 / 16, "sqrt_scaled_lr(0.02, 16, 64)**2 / 64",
+                 hint="the rule keeps lr**2 / batch, the variance of an update, fixed")
+
+
+tests += [
+    call("sqrt_scaled_lr", 0.003, 64, 16).expect(0.0015, hint="a batch four times smaller halves the learning rate"),
+    call("sqrt_scaled_lr", 0.01, 100, 300).expect(
+        0.01 * math.sqrt(3), hint="base_lr * sqrt(batch / base_batch); the factor need not be a whole number"),
+    call("sqrt_scaled_lr", 2, 9, 4).expect(  # integer arguments
+        4 / 3, hint="use true division inside the square root, not //"),
+    call("sqrt_scaled_lr", 1e-3, 8, 8 * 10**6).expect(
+        1.0, hint="a million times the batch: a thousand times the learning rate"),
+    call("sqrt_scaled_lr", 0.02, 16, 64).check(keeps_update_variance),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 3. How big can a useful step get? The gradient noise scale
@@ -298,25 +312,34 @@ def noise_scale_lr(lr_max, b_noise, batch):
 
 
 # %% nbgrader={"grade_id": "test_noise_scale_lr", "grade": true, "points": 1}
-assert_close(noise_scale_lr(1.0, 100, 100), 0.5, "noise_scale_lr(1.0, b_noise=100, batch=100)",
-             hint="at batch = b_noise the best LR is half of lr_max")
-assert_close(noise_scale_lr(0.4, 300, 100), 0.1, "noise_scale_lr(0.4, b_noise=300, batch=100)",
-             hint="lr_max / (1 + b_noise / batch) = 0.4 / 4")
+from lrcourse.checks import assert_close, call, code, run_tests
+
+tests = [
+    call("noise_scale_lr", 1.0, 100, 100).expect(0.5, hint="at batch = b_noise the best LR is half of lr_max"),
+    call("noise_scale_lr", 0.4, 300, 100).expect(0.1, hint="lr_max / (1 + b_noise / batch) = 0.4 / 4"),
+]
 ### BEGIN HIDDEN TESTS
-assert_close(noise_scale_lr(0.6, 0, 64), 0.6, "noise_scale_lr(0.6, b_noise=0, batch=64)",
-             hint="without gradient noise every batch size can use lr_max")
-assert_close(noise_scale_lr(0.8, 4900, 64), 0.8 / (1 + 4900 / 64), "noise_scale_lr(0.8, 4900, 64)",
-             hint="lr_max / (1 + b_noise / batch), with true division")
-assert_close(noise_scale_lr(0.3, 64, 1024), 0.3 / (1 + 1 / 16), "noise_scale_lr(0.3, 64, 1024)",
-             hint="a batch much larger than b_noise gets close to lr_max")
-assert_close(noise_scale_lr(0.5, 250, 10**12), 0.5, "noise_scale_lr(0.5, 250, 10**12)", rtol=1e-8,
-             hint="for a huge batch the best LR tends to lr_max, not beyond")
-assert_close(noise_scale_lr(2, 3, 2), 0.8, "noise_scale_lr(2, 3, 2) with integer arguments",
-             hint="2 / (1 + 3 / 2), with true division")
-ratio = noise_scale_lr(0.7, 1e6, 20) / noise_scale_lr(0.7, 1e6, 10)
-assert_close(ratio, 2.0, "noise_scale_lr(0.7, 1e6, 20) / noise_scale_lr(0.7, 1e6, 10)", rtol=1e-4,
-             hint="far below b_noise the best LR grows linearly with the batch")
+def grows_linearly(pair):
+    """(noise_scale_lr(0.7, 1e6, 20), noise_scale_lr(0.7, 1e6, 10)): their ratio must be about 2."""
+    big, small = pair
+    assert_close(big / small, 2.0, "noise_scale_lr(0.7, 1e6, 20) / noise_scale_lr(0.7, 1e6, 10)", rtol=1e-4,
+                 hint="far below b_noise the best LR grows linearly with the batch")
+
+
+tests += [
+    call("noise_scale_lr", 0.6, 0, 64).expect(0.6, hint="without gradient noise every batch size can use lr_max"),
+    call("noise_scale_lr", 0.8, 4900, 64).expect(
+        0.8 / (1 + 4900 / 64), hint="lr_max / (1 + b_noise / batch), with true division"),
+    call("noise_scale_lr", 0.3, 64, 1024).expect(
+        0.3 / (1 + 1 / 16), hint="a batch much larger than b_noise gets close to lr_max"),
+    call("noise_scale_lr", 0.5, 250, 10**12).expect(
+        0.5, rtol=1e-8, hint="for a huge batch the best LR tends to lr_max, not beyond"),
+    call("noise_scale_lr", 2, 3, 2).expect(0.8, hint="2 / (1 + 3 / 2), with true division"),  # integer arguments
+    code("noise_scale_lr(0.7, 1e6, 20), noise_scale_lr(0.7, 1e6, 10)",
+         "noise_scale_lr(0.7, 1e6, 20) and noise_scale_lr(0.7, 1e6, 10)").check(grows_linearly),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # The three rules side by side, all starting from the same learning rate at a batch of 8.
@@ -439,48 +462,45 @@ def regression_grads(n, d, dist, sigma, seed):
 
 
 # %% nbgrader={"grade_id": "test_noise_scale_two_batch", "grade": true, "points": 2}
+from lrcourse.checks import call, code, run_tests
+
 # |G|^2 = 2, tr(Sigma) = 40: E|g_4|^2 = 2 + 40/4 = 12 and E|g_20|^2 = 2 + 40/20 = 4
-assert_close(noise_scale_two_batch(12.0, 4.0, 4, 20), 20.0, "noise_scale_two_batch(12.0, 4.0, 4, 20)",
-             hint="here |G|^2 = 2 and tr(Sigma) = 40, so B_simple = 40 / 2 = 20")
-g_sq, trace, b_true = regression_noise(10, 1.0, 1.0)  # B_simple = 21
-got = noise_scale_two_batch(expected_sq_norm(4, 10, 1.0, 1.0), expected_sq_norm(64, 10, 1.0, 1.0), 4, 64)
-assert_close(got, b_true, "noise_scale_two_batch on the exact E|g_B|^2 of least squares (d=10, |delta|=1, sigma=1), "
-             "batches 4 and 64", hint="solve E|g_B|^2 = |G|^2 + tr(Sigma) / B at the two batch sizes")
-raised = None
-try:
-    noise_scale_two_batch(5.0, 5.0, 32, 32)
-except ValueError:
-    raised = True
-except Exception as err:
-    raised = f"{type(err).__name__}: {err}"
-assert_true(raised is True, "noise_scale_two_batch(5.0, 5.0, 32, 32) should raise ValueError (equal batch sizes), "
-            + (f"but it raised {raised}" if raised else "but it returned normally"))
+tests = [
+    call("noise_scale_two_batch", 12.0, 4.0, 4, 20).expect(
+        20.0, hint="here |G|^2 = 2 and tr(Sigma) = 40, so B_simple = 40 / 2 = 20"),
+    # least squares, d = 10, |delta| = 1, sigma = 1: B_simple = 10 * (1 + 1) + 1 = 21
+    code("noise_scale_two_batch(expected_sq_norm(4, 10, 1.0, 1.0), expected_sq_norm(64, 10, 1.0, 1.0), 4, 64)",
+         "noise_scale_two_batch on the exact E|g_B|^2 of least squares (d=10, |delta|=1, sigma=1), "
+         "batches 4 and 64").expect(21.0, hint="solve E|g_B|^2 = |G|^2 + tr(Sigma) / B at the two batch sizes"),
+    call("noise_scale_two_batch", 5.0, 5.0, 32, 32).raises(
+        ValueError, hint="equal batch sizes: two measurements at the same batch size cannot tell the signal "
+                         "from the noise"),
+]
 ### BEGIN HIDDEN TESTS
+def exact_b_simple(d, dist, sigma):
+    """B_simple of the least-squares problem (the formula of regression_noise)."""
+    g_sq = dist**2
+    trace = d * (dist**2 + sigma**2) + dist**2
+    return trace / g_sq
+
+
 # |G|^2 = 0.5, tr(Sigma) = 3: E|g_3|^2 = 1.5, E|g_50|^2 = 0.56
-assert_close(noise_scale_two_batch(1.5, 0.56, 3, 50), 6.0, "noise_scale_two_batch(1.5, 0.56, 3, 50)",
-             hint="here |G|^2 = 0.5 and tr(Sigma) = 3")
-for d_, dist_, sigma_, b_s, b_b in ((5, 0.3, 2.0, 1, 2), (40, 2.0, 0.5, 16, 1024), (3, 1.0, 0.0, 7, 9),
-                                    (20, 0.1, 1.0, 32, 10**7)):
-    _, _, expected = regression_noise(d_, dist_, sigma_)
-    got = noise_scale_two_batch(expected_sq_norm(b_s, d_, dist_, sigma_), expected_sq_norm(b_b, d_, dist_, sigma_),
-                                b_s, b_b)
-    assert_close(got, expected, f"noise_scale_two_batch on exact least-squares norms (d={d_}, |delta|={dist_}, "
-                 f"sigma={sigma_}), batches {b_s} and {b_b}", rtol=1e-6,
-                 hint="|G|^2 = (b_big * g_big_sq - b_small * g_small_sq) / (b_big - b_small), "
-                      "tr(Sigma) = (g_small_sq - g_big_sq) / (1 / b_small - 1 / b_big)")
-assert_close(noise_scale_two_batch(12, 4, 4, 20), 20.0, "noise_scale_two_batch(12, 4, 4, 20) with integers",
-             hint="use true division")
-for args in ((4.0, 12.0, 20, 4), (1.0, 1.0, 8, 8)):
-    raised = None
-    try:
-        noise_scale_two_batch(*args)
-    except ValueError:
-        raised = True
-    except Exception as err:
-        raised = f"{type(err).__name__}: {err}"
-    assert_true(raised is True, f"noise_scale_two_batch{args} should raise ValueError (b_small must be < b_big), "
-                + (f"but it raised {raised}" if raised else "but it returned normally"))
+tests += [call("noise_scale_two_batch", 1.5, 0.56, 3, 50).expect(6.0, hint="here |G|^2 = 0.5 and tr(Sigma) = 3")]
+tests += [
+    code(f"noise_scale_two_batch(expected_sq_norm({b_s}, {d_}, {dist_}, {sigma_}), "
+         f"expected_sq_norm({b_b}, {d_}, {dist_}, {sigma_}), {b_s}, {b_b})",
+         f"noise_scale_two_batch on exact least-squares norms (d={d_}, |delta|={dist_}, sigma={sigma_}), "
+         f"batches {b_s} and {b_b}").expect(
+        exact_b_simple(d_, dist_, sigma_), rtol=1e-6,
+        hint="|G|^2 = (b_big * g_big_sq - b_small * g_small_sq) / (b_big - b_small), "
+             "tr(Sigma) = (g_small_sq - g_big_sq) / (1 / b_small - 1 / b_big)")
+    for d_, dist_, sigma_, b_s, b_b in ((5, 0.3, 2.0, 1, 2), (40, 2.0, 0.5, 16, 1024), (3, 1.0, 0.0, 7, 9),
+                                        (20, 0.1, 1.0, 32, 10**7))]
+tests += [call("noise_scale_two_batch", 12, 4, 4, 20).expect(20.0, hint="use true division")]  # integers
+tests += [call("noise_scale_two_batch", *args).raises(ValueError, hint="b_small must be < b_big")
+          for args in ((4.0, 12.0, 20, 4), (1.0, 1.0, 8, 8))]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ### The noise scale from per-example gradients
@@ -517,45 +537,70 @@ def noise_scale_per_example(grads):
 
 
 # %% nbgrader={"grade_id": "test_noise_scale_per_example", "grade": true, "points": 2}
+import numpy as np
+from lrcourse.checks import assert_true, call, code, run_tests
+
+
+def within_10_percent(exact, what, hint=""):
+    """The result must be a number within 10% of `exact` (an estimate from sampled gradients)."""
+    tail = f" Hint: {hint}" if hint else ""
+
+    def check(got):
+        if got is None:
+            raise AssertionError(f"{what} returned None: did you forget `return`?")
+        if isinstance(got, (bool, str)) or not isinstance(got, (int, float, np.ndarray)) or np.size(got) != 1:
+            raise AssertionError(f"{what} returned {got!r} ({type(got).__name__}); expected a number")
+        value = float(np.asarray(got, dtype=np.float64).reshape(-1)[0])
+        assert_true(abs(value - exact) < 0.1 * exact,
+                    f"{what}: expected about {exact:.4g} (within 10%), got {value:.4g}.{tail}")
+    return check
+
+
 # mean gradient (2, 1, 1): |mean|^2 = 6; per-example squared norms 5 and 13, average 9
-assert_close(noise_scale_per_example(np.array([[1.0, 0.0, 2.0], [3.0, 2.0, 0.0]])), 2.0,
-             "noise_scale_per_example([[1, 0, 2], [3, 2, 0]])",
-             hint="tr(Sigma) = sum of var(ddof=1) over the columns = 6; |G|^2 = |mean|^2 - tr(Sigma) / n = 3")
-grads = regression_grads(20_000, 10, 1.0, 1.0, seed=0)
-got = noise_scale_per_example(grads)
-assert_true(abs(got - 21.0) < 0.1 * 21.0,
-            f"noise_scale_per_example on 20,000 sampled least-squares gradients (d=10, |delta|=1, sigma=1): "
-            f"expected about 21 (within 10%), got {got:.4g}. Hint: each row is one example's gradient; "
-            "average the squared row norms, and take the squared norm of the mean row")
+tests = [
+    call("noise_scale_per_example", np.array([[1.0, 0.0, 2.0], [3.0, 2.0, 0.0]])).expect(
+        2.0, hint="tr(Sigma) = sum of var(ddof=1) over the columns = 6; |G|^2 = |mean|^2 - tr(Sigma) / n = 3"),
+    # B_simple = 10 * (1 + 1) + 1 = 21
+    code("noise_scale_per_example(regression_grads(20_000, 10, 1.0, 1.0, seed=0))",
+         "noise_scale_per_example on 20,000 sampled least-squares gradients (d=10, |delta|=1, sigma=1)").check(
+        within_10_percent(21.0, "noise_scale_per_example on 20,000 sampled least-squares gradients "
+                                "(d=10, |delta|=1, sigma=1)",
+                          hint="each row is one example's gradient; average the squared row norms, and take the "
+                               "squared norm of the mean row")),
+]
 ### BEGIN HIDDEN TESTS
+def exact_b_simple(d, dist, sigma):
+    """B_simple of the least-squares problem (the formula of regression_noise)."""
+    g_sq = dist**2
+    trace = d * (dist**2 + sigma**2) + dist**2
+    return trace / g_sq
+
+
 rows = [[0.0, 1.0], [2.0, -1.0], [4.0, 3.0]]  # mean (2, 1): |mean|^2 = 5; squared norms 1, 5, 25: average 31/3
-assert_close(noise_scale_per_example(rows), 24.0 / 7.0, "noise_scale_per_example([[0, 1], [2, -1], [4, 3]]) (a list)",
-             hint="tr(Sigma) = 4 + 4 = 8 with var(ddof=1); |G|^2 = 5 - 8/3 = 7/3; it must accept a list of lists")
-rng_test = np.random.default_rng(7)
-some = rng_test.standard_normal((6, 4)) + np.array([1.0, -2.0, 0.5, 0.0])
+some = np.random.default_rng(7).standard_normal((6, 4)) + np.array([1.0, -2.0, 0.5, 0.0])
 var_sum = some.var(axis=0, ddof=1).sum()
-assert_close(noise_scale_per_example(some), var_sum / (np.sum(some.mean(axis=0) ** 2) - var_sum / 6),
-             "noise_scale_per_example on a 6 x 4 array", rtol=1e-9,
-             hint="tr(Sigma): column variances with ddof=1, summed; |G|^2: |mean row|^2 - tr(Sigma) / n")
-for d_, dist_, sigma_ in ((4, 2.0, 1.0), (8, 0.5, 0.5)):
-    _, _, exact = regression_noise(d_, dist_, sigma_)
-    got = noise_scale_per_example(regression_grads(40_000, d_, dist_, sigma_, seed=3))
-    assert_true(abs(got - exact) < 0.1 * exact,
-                f"noise_scale_per_example on 40,000 sampled least-squares gradients (d={d_}, |delta|={dist_}, "
-                f"sigma={sigma_}): expected about {exact:.4g} (within 10%), got {got:.4g}")
 two_rows = [[1.0, 2.0], [3.0, 0.0]]  # mean (2, 1), |mean|^2 = 5; norms 5 and 9: average 7 -> tr 4, |G|^2 3
-assert_close(noise_scale_per_example(two_rows), 4.0 / 3.0, "noise_scale_per_example([[1, 2], [3, 0]])",
-             hint="two examples are enough")
-raised = None
-try:
-    noise_scale_per_example(np.array([[1.0, 2.0, 3.0]]))
-except ValueError:
-    raised = True
-except Exception as err:
-    raised = f"{type(err).__name__}: {err}"
-assert_true(raised is True, "noise_scale_per_example with a single row should raise ValueError, "
-            + (f"but it raised {raised}" if raised else "but it returned normally"))
+tests += [
+    call("noise_scale_per_example", rows).expect(
+        24.0 / 7.0, hint="tr(Sigma) = 4 + 4 = 8 with var(ddof=1); |G|^2 = 5 - 8/3 = 7/3; it must accept a list of lists"),
+    call("noise_scale_per_example", some).expect(
+        var_sum / (np.sum(some.mean(axis=0) ** 2) - var_sum / 6), rtol=1e-9,
+        hint="tr(Sigma): column variances with ddof=1, summed; |G|^2: |mean row|^2 - tr(Sigma) / n"),
+]
+tests += [
+    code(f"noise_scale_per_example(regression_grads(40_000, {d_}, {dist_}, {sigma_}, seed=3))",
+         f"noise_scale_per_example on 40,000 sampled least-squares gradients (d={d_}, |delta|={dist_}, "
+         f"sigma={sigma_})").check(within_10_percent(
+        exact_b_simple(d_, dist_, sigma_), f"noise_scale_per_example on 40,000 sampled least-squares gradients "
+                                           f"(d={d_}, |delta|={dist_}, sigma={sigma_})"))
+    for d_, dist_, sigma_ in ((4, 2.0, 1.0), (8, 0.5, 0.5))]
+tests += [
+    call("noise_scale_per_example", two_rows).expect(4.0 / 3.0, hint="two examples are enough"),
+    call("noise_scale_per_example", np.array([[1.0, 2.0, 3.0]])).raises(
+        ValueError, hint="a single row: at least two examples are needed"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # How good are the estimators with a realistic amount of data? The cell below draws 16,384

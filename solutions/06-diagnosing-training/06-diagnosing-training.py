@@ -130,84 +130,88 @@ def classify_run(losses, explode_factor=2.0, stall_fraction=0.5, window=20):
 # %% nbgrader={"grade_id": "test_classify_run", "grade": true, "points": 3}
 import numpy as np
 
-from lrcourse.checks import assert_true
+from lrcourse.checks import call, code, run_tests
 
-
-def check_verdict(losses, expected, what, hint, **thresholds):
-    got = classify_run(losses, **thresholds)
-    assert_true(got == expected, f"{what} returned {got!r}; expected {expected!r}. Hint: {hint}")
-
-
-from lrcourse.checks import assert_raises
-
-
-falling = [2.3 * 0.9**k for k in range(40)]
-check_verdict(falling, "healthy", "classify_run(2.3 * 0.9**k for k = 0..39)",
-              "the loss falls from 2.3 to about 0.04: no blow-up, and the final loss is far below half the first")
-check_verdict([2.3] * 50, "stalled", "classify_run([2.3] * 50)",
-              "the mean of the last 20 losses is 2.3, above stall_fraction * first loss = 1.15")
-check_verdict([2.3, 2.1, 5.0, float("nan")], "diverged", "classify_run([2.3, 2.1, 5.0, nan])",
-              "any inf or NaN loss means the run diverged")
-check_verdict([2.3, 1.8, 9.0] + [2.3] * 30, "diverged", "classify_run([2.3, 1.8, 9.0, 2.3, 2.3, ...])",
-              "the loss reached 9.0, above explode_factor * first loss = 4.6: a blow-up, even though the run "
-              "ended where it started. Check for the blow-up before checking for a stall")
-assert_raises(ValueError, lambda: classify_run([2.3]), "classify_run([2.3])",
-                   "a single loss is not a curve: raise ValueError when there are fewer than 2 losses")
+tests = [
+    code("classify_run([2.3 * 0.9**k for k in range(40)])", "classify_run(2.3 * 0.9**k for k = 0..39)").expect(
+        "healthy",
+        hint="the loss falls from 2.3 to about 0.04: no blow-up, and the final loss is far below half the first"),
+    code("classify_run([2.3] * 50)", "classify_run([2.3] * 50)").expect(
+        "stalled", hint="the mean of the last 20 losses is 2.3, above stall_fraction * first loss = 1.15"),
+    call("classify_run", [2.3, 2.1, 5.0, float("nan")]).expect(
+        "diverged", hint="any inf or NaN loss means the run diverged"),
+    code("classify_run([2.3, 1.8, 9.0] + [2.3] * 30)", "classify_run([2.3, 1.8, 9.0, 2.3, 2.3, ...])").expect(
+        "diverged",
+        hint="the loss reached 9.0, above explode_factor * first loss = 4.6: a blow-up, even though the run "
+             "ended where it started. Check for the blow-up before checking for a stall"),
+    call("classify_run", [2.3]).raises(
+        ValueError, hint="a single loss is not a curve: raise ValueError when there are fewer than 2 losses"),
+]
 ### BEGIN HIDDEN TESTS
-check_verdict(falling[:-1] + [float("nan")], "diverged", "classify_run(a falling curve whose last loss is NaN)",
-              "a NaN anywhere, also at the very end, means diverged")
-check_verdict(falling[:10] + [float("inf")] + falling[10:], "diverged",
-              "classify_run(a falling curve with an inf in the middle)", "inf is not a finite loss")
-check_verdict([float("inf"), 2.0, 1.0, 0.5], "diverged", "classify_run([inf, 2.0, 1.0, 0.5])",
-              "a non-finite first loss is non-finite too")
-check_verdict(np.array([2.3, 2.2, 2.1, -np.inf, 1.0]), "diverged", "classify_run(np.array([2.3, 2.2, 2.1, -inf, 1.0]))",
-              "-inf is not finite either")
+falling = [2.3 * 0.9**k for k in range(40)]
 dead = [2.3 * 0.97**k for k in range(30)] + [40.0, 300.0, 12.0] + [2.302] * 100
-check_verdict(dead, "diverged", "classify_run(a 'quietly dead' run: falls, spikes to 300, then sits at ln 10)",
-              "the spike is a blow-up; that the loss ends near where it started does not make it a stall")
-assert_raises(ValueError, lambda: classify_run([]), "classify_run([])", "an empty curve: raise ValueError")
-assert_raises(ValueError, lambda: classify_run(np.array([0.7])), "classify_run(np.array([0.7]))",
-                   "a single loss is not a curve: raise ValueError")
-assert_raises(ValueError, lambda: classify_run([float("nan")]), "classify_run([nan])",
-                   "check the length first: one value is not a curve, even a NaN")
-check_verdict([2.0, 0.5], "healthy", "classify_run([2.0, 0.5], window=1)",
-              "two losses are enough; with window=1 the final loss is the last loss, 0.5 <= 0.5 * 2.0", window=1)
-check_verdict([2.0, 1.5], "stalled", "classify_run([2.0, 1.5])",
-              "with fewer losses than the window, the final loss is the mean of all of them: 1.75 > 1.0")
-check_verdict([2.0, 1.0, 0.5, 0.25], "healthy", "classify_run([2.0, 1.0, 0.5, 0.25])",
-              "with fewer losses than the window, the final loss is the mean of all of them: 0.9375 <= 1.0")
-check_verdict(tuple([2.302585] * 300), "stalled", "classify_run(a flat curve of 300 losses, as a tuple)",
-              "a flat curve made no progress")
 rng = np.random.default_rng(6)
-noisy = [2.3] + list(2.3 * np.exp(-np.arange(1, 300) / 30) * rng.uniform(0.6, 1.4, 299))
-check_verdict(noisy, "healthy", "classify_run(a noisy but decreasing curve)",
-              "noise of +-40% around a falling trend is neither a blow-up nor a stall")
-check_verdict(np.array([2.0, 4.0] + [0.1] * 30), "healthy", "classify_run([2.0, 4.0, 0.1, 0.1, ...])",
-              "the peak 4.0 equals explode_factor * first loss; only a loss strictly above it is a blow-up")
-check_verdict([2.0, 4.001] + [0.1] * 30, "diverged", "classify_run([2.0, 4.001, 0.1, 0.1, ...])",
-              "4.001 is above explode_factor * first loss = 4.0")
-check_verdict([2.0, 2.9] + [0.1] * 30, "diverged", "classify_run([2.0, 2.9, 0.1, ...], explode_factor=1.4)",
-              "use the explode_factor you are given: 2.9 > 1.4 * 2.0", explode_factor=1.4)
-check_verdict([2.0, 7.9] + [0.1] * 30, "healthy", "classify_run([2.0, 7.9, 0.1, ...], explode_factor=4.0)",
-              "use the explode_factor you are given: 7.9 <= 4.0 * 2.0", explode_factor=4.0)
-check_verdict([2.0, 1.5] + [0.8] * 30, "healthy", "classify_run([2.0, 1.5, 0.8, 0.8, ...])",
-              "the final loss 0.8 is below 0.5 * 2.0")
-check_verdict([2.0, 1.5] + [0.8] * 30, "stalled", "classify_run([2.0, 1.5, 0.8, 0.8, ...], stall_fraction=0.3)",
-              "use the stall_fraction you are given: 0.8 > 0.3 * 2.0", stall_fraction=0.3)
+noisy = [2.3] + [float(v) for v in 2.3 * np.exp(-np.arange(1, 300) / 30) * rng.uniform(0.6, 1.4, 299)]
 # the mean of the last 20 losses is exactly 1.0 = 0.5 * first loss; one value more or less in the window is above it
 edge = [2.0] * 20 + [0.92578125] + [1.00390625] * 19
-check_verdict(edge, "healthy", "classify_run([2.0] * 20 + [0.92578125] + [1.00390625] * 19)",
-              "the mean of the last 20 losses is exactly 1.0, equal to stall_fraction * first loss: not above it, "
-              "so not stalled. Average exactly the last `window` losses")
-check_verdict(edge, "stalled", "classify_run(the same curve, window=19)",
-              "the mean of the last 19 losses is 1.0039, above 1.0", window=19)
-check_verdict(edge, "stalled", "classify_run(the same curve, window=21)",
-              "the mean of the last 21 losses includes one 2.0: (20 + 2) / 21 > 1.0", window=21)
-check_verdict([4.0] + [1.0] * 25 + [3.0] * 5, "stalled", "classify_run([4.0, 1.0 (25 times), 3.0 (5 times)], window=5)",
-              "the last 5 losses average 3.0, above 0.5 * 4.0; look at the end of the curve", window=5)
-check_verdict([3.0] * 10 + [0.5] * 30, "healthy", "classify_run([3.0] * 10 + [0.5] * 30)",
-              "compare with the FIRST loss, 3.0, not the last one")
+tests += [
+    # a falling curve whose last loss is NaN
+    call("classify_run", falling[:-1] + [float("nan")]).expect(
+        "diverged", hint="a NaN anywhere, also at the very end, means diverged"),
+    # a falling curve with an inf in the middle
+    call("classify_run", falling[:10] + [float("inf")] + falling[10:]).expect(
+        "diverged", hint="inf is not a finite loss"),
+    call("classify_run", [float("inf"), 2.0, 1.0, 0.5]).expect(
+        "diverged", hint="a non-finite first loss is non-finite too"),
+    call("classify_run", np.array([2.3, 2.2, 2.1, -np.inf, 1.0])).expect(
+        "diverged", hint="-inf is not finite either"),
+    # a 'quietly dead' run: falls, spikes to 300, then sits at ln 10
+    call("classify_run", dead).expect(
+        "diverged", hint="the spike is a blow-up; that the loss ends near where it started does not make it a stall"),
+    call("classify_run", []).raises(ValueError, hint="an empty curve: raise ValueError"),
+    call("classify_run", np.array([0.7])).raises(ValueError, hint="a single loss is not a curve: raise ValueError"),
+    call("classify_run", [float("nan")]).raises(
+        ValueError, hint="check the length first: one value is not a curve, even a NaN"),
+    call("classify_run", [2.0, 0.5], window=1).expect(
+        "healthy", hint="two losses are enough; with window=1 the final loss is the last loss, 0.5 <= 0.5 * 2.0"),
+    call("classify_run", [2.0, 1.5]).expect(
+        "stalled", hint="with fewer losses than the window, the final loss is the mean of all of them: 1.75 > 1.0"),
+    call("classify_run", [2.0, 1.0, 0.5, 0.25]).expect(
+        "healthy",
+        hint="with fewer losses than the window, the final loss is the mean of all of them: 0.9375 <= 1.0"),
+    # a flat curve of 300 losses, as a tuple
+    call("classify_run", tuple([2.302585] * 300)).expect("stalled", hint="a flat curve made no progress"),
+    # a noisy but decreasing curve
+    call("classify_run", noisy).expect(
+        "healthy", hint="noise of +-40% around a falling trend is neither a blow-up nor a stall"),
+    call("classify_run", np.array([2.0, 4.0] + [0.1] * 30)).expect(
+        "healthy",
+        hint="the peak 4.0 equals explode_factor * first loss; only a loss strictly above it is a blow-up"),
+    call("classify_run", [2.0, 4.001] + [0.1] * 30).expect(
+        "diverged", hint="4.001 is above explode_factor * first loss = 4.0"),
+    call("classify_run", [2.0, 2.9] + [0.1] * 30, explode_factor=1.4).expect(
+        "diverged", hint="use the explode_factor you are given: 2.9 > 1.4 * 2.0"),
+    call("classify_run", [2.0, 7.9] + [0.1] * 30, explode_factor=4.0).expect(
+        "healthy", hint="use the explode_factor you are given: 7.9 <= 4.0 * 2.0"),
+    call("classify_run", [2.0, 1.5] + [0.8] * 30).expect("healthy", hint="the final loss 0.8 is below 0.5 * 2.0"),
+    call("classify_run", [2.0, 1.5] + [0.8] * 30, stall_fraction=0.3).expect(
+        "stalled", hint="use the stall_fraction you are given: 0.8 > 0.3 * 2.0"),
+    call("classify_run", edge).expect(
+        "healthy",
+        hint="the mean of the last 20 losses is exactly 1.0, equal to stall_fraction * first loss: not above it, "
+             "so not stalled. Average exactly the last `window` losses"),
+    call("classify_run", edge, window=19).expect(
+        "stalled", hint="the mean of the last 19 losses is 1.0039, above 1.0"),
+    call("classify_run", edge, window=21).expect(
+        "stalled", hint="the mean of the last 21 losses includes one 2.0: (20 + 2) / 21 > 1.0"),
+    call("classify_run", [4.0] + [1.0] * 25 + [3.0] * 5, window=5).expect(
+        "stalled", hint="the last 5 losses average 3.0, above 0.5 * 4.0; look at the end of the curve"),
+    call("classify_run", [3.0] * 10 + [0.5] * 30).expect(
+        "healthy", hint="compare with the FIRST loss, 3.0, not the last one"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 2. The learning rate range test
@@ -261,45 +265,60 @@ def lr_range_test_lrs(lr_start, lr_end, num_steps):
 # %% nbgrader={"grade_id": "test_lr_range_test_lrs", "grade": true, "points": 1}
 import numpy as np
 
-from lrcourse.checks import assert_close, assert_true
+from lrcourse.checks import assert_close, assert_true, call, run_tests
 
 
-from lrcourse.checks import assert_raises
+def n_values(expected, what, hint):
+    """The result has len(expected) values, equal to expected."""
+    def check(got):
+        assert_true(got is not None and len(got) == len(expected),
+                    f"{what} returned {got!r}; expected {len(expected)} values")
+        assert_close(got, expected, what, hint=hint)
+    return check
 
 
-got = lr_range_test_lrs(1e-3, 1e-1, 3)
-assert_true(got is not None and len(got) == 3, f"lr_range_test_lrs(1e-3, 1e-1, 3) returned {got!r}; expected 3 values")
-assert_close(got, [1e-3, 1e-2, 1e-1], "lr_range_test_lrs(1e-3, 1e-1, 3)",
-             hint="update 0 uses lr_start, the last update lr_end, and each update multiplies by the same factor")
-assert_close(lr_range_test_lrs(1e-4, 1.0, 5), [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "lr_range_test_lrs(1e-4, 1.0, 5)",
-             hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1)) for k = 0 .. num_steps - 1")
-assert_raises(ValueError, lambda: lr_range_test_lrs(1e-3, 1e-1, 1), "lr_range_test_lrs(1e-3, 1e-1, 1)",
-                   "a range test needs at least 2 updates: raise ValueError")
+def check_300(got):
+    """lr_range_test_lrs(1e-5, 10.0, 300): 300 values, each one the formula's, a constant ratio."""
+    what = "lr_range_test_lrs(1e-5, 10.0, 300)"
+    assert_true(len(got) == 300, f"{what} returned {len(got)} values; expected 300")
+    assert_close(got, [1e-5 * 1e6 ** (k / 299) for k in range(300)], what,
+                 hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1))")
+    ratios = np.asarray(got[1:], dtype=np.float64) / np.asarray(got[:-1], dtype=np.float64)
+    assert_close(ratios, np.full(299, 1e6 ** (1 / 299)), f"the ratios lr[k + 1] / lr[k] of {what}",
+                 hint="a geometric sequence: every update multiplies the LR by the same factor")
+
+
+tests = [
+    call("lr_range_test_lrs", 1e-3, 1e-1, 3).check(
+        n_values([1e-3, 1e-2, 1e-1], "lr_range_test_lrs(1e-3, 1e-1, 3)",
+                 "update 0 uses lr_start, the last update lr_end, and each update multiplies by the same factor")),
+    call("lr_range_test_lrs", 1e-4, 1.0, 5).expect(
+        [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1)) for k = 0 .. num_steps - 1"),
+    call("lr_range_test_lrs", 1e-3, 1e-1, 1).raises(
+        ValueError, hint="a range test needs at least 2 updates: raise ValueError"),
+]
 ### BEGIN HIDDEN TESTS
-got = lr_range_test_lrs(1e-5, 10.0, 300)
-assert_true(len(got) == 300, f"lr_range_test_lrs(1e-5, 10.0, 300) returned {len(got)} values; expected 300")
-assert_close(got, [1e-5 * 1e6 ** (k / 299) for k in range(300)], "lr_range_test_lrs(1e-5, 10.0, 300)",
-             hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1))")
-ratios = np.asarray(got[1:], dtype=np.float64) / np.asarray(got[:-1], dtype=np.float64)
-assert_close(ratios, np.full(299, 1e6 ** (1 / 299)), "the ratios lr[k + 1] / lr[k] of lr_range_test_lrs(1e-5, 10.0, 300)",
-             hint="a geometric sequence: every update multiplies the LR by the same factor")
-assert_close(lr_range_test_lrs(0.5, 2.0, 2), [0.5, 2.0], "lr_range_test_lrs(0.5, 2.0, 2)",
-             hint="with 2 updates: lr_start, then lr_end")
-assert_close(lr_range_test_lrs(1, 100, 3), [1.0, 10.0, 100.0], "lr_range_test_lrs(1, 100, 3) with integers",
-             hint="use true division: k / (num_steps - 1) must not be rounded")
-assert_close(lr_range_test_lrs(0.02, 0.18, 3), [0.02, 0.06, 0.18], "lr_range_test_lrs(0.02, 0.18, 3)",
-             hint="the middle value of a geometric sequence of 3 is the geometric mean sqrt(lr_start * lr_end)")
-assert_raises(ValueError, lambda: lr_range_test_lrs(1e-3, 1e-1, 0), "lr_range_test_lrs(1e-3, 1e-1, 0)",
-                   "num_steps < 2: raise ValueError")
-assert_raises(ValueError, lambda: lr_range_test_lrs(0.0, 1.0, 10), "lr_range_test_lrs(0.0, 1.0, 10)",
-                   "lr_start must be > 0 (a geometric sequence cannot start at 0)")
-assert_raises(ValueError, lambda: lr_range_test_lrs(-1e-3, 1.0, 10), "lr_range_test_lrs(-1e-3, 1.0, 10)",
-                   "lr_start must be > 0")
-assert_raises(ValueError, lambda: lr_range_test_lrs(0.1, 0.1, 10), "lr_range_test_lrs(0.1, 0.1, 10)",
-                   "lr_end must be larger than lr_start")
-assert_raises(ValueError, lambda: lr_range_test_lrs(1.0, 1e-3, 10), "lr_range_test_lrs(1.0, 1e-3, 10)",
-                   "lr_end must be larger than lr_start: a range test grows the LR")
+tests += [
+    call("lr_range_test_lrs", 1e-5, 10.0, 300).check(check_300),
+    call("lr_range_test_lrs", 0.5, 2.0, 2).expect([0.5, 2.0], hint="with 2 updates: lr_start, then lr_end"),
+    # with integers
+    call("lr_range_test_lrs", 1, 100, 3).expect(
+        [1.0, 10.0, 100.0], hint="use true division: k / (num_steps - 1) must not be rounded"),
+    call("lr_range_test_lrs", 0.02, 0.18, 3).expect(
+        [0.02, 0.06, 0.18],
+        hint="the middle value of a geometric sequence of 3 is the geometric mean sqrt(lr_start * lr_end)"),
+    call("lr_range_test_lrs", 1e-3, 1e-1, 0).raises(ValueError, hint="num_steps < 2: raise ValueError"),
+    call("lr_range_test_lrs", 0.0, 1.0, 10).raises(
+        ValueError, hint="lr_start must be > 0 (a geometric sequence cannot start at 0)"),
+    call("lr_range_test_lrs", -1e-3, 1.0, 10).raises(ValueError, hint="lr_start must be > 0"),
+    call("lr_range_test_lrs", 0.1, 0.1, 10).raises(ValueError, hint="lr_end must be larger than lr_start"),
+    call("lr_range_test_lrs", 1.0, 1e-3, 10).raises(
+        ValueError, hint="lr_end must be larger than lr_start: a range test grows the LR"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 3. Reading a suggestion off the range test
@@ -369,72 +388,73 @@ import math
 
 import numpy as np
 
-from lrcourse.checks import assert_close
-
-
-from lrcourse.checks import assert_raises
-
+from lrcourse.checks import call, run_tests
 
 lrs5 = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-assert_close(suggest_lr(lrs5, [2.3, 2.0, 1.0, 0.5, 3.0], smooth=1), 0.01,
-             "suggest_lr([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.3, 2.0, 1.0, 0.5, 3.0], smooth=1)",
-             hint="with smooth=1 there is no smoothing: the smallest loss, 0.5, is at lr=0.1, and 0.1 / 10 = 0.01")
 lrs8 = [0.001 * 2**k for k in range(8)]
 dip = [3.0, 2.0, 0.1, 2.0, 1.0, 0.8, 0.9, 4.0]
-assert_close(suggest_lr(lrs8, dip, smooth=1), lrs8[2] / 10, "suggest_lr(lrs = 0.001 * 2**k, losses with a dip, smooth=1)",
-             hint="without smoothing the single low loss 0.1 at update 2 wins")
-assert_close(suggest_lr(lrs8, dip, smooth=3), lrs8[6] / 10, "suggest_lr(lrs = 0.001 * 2**k, the same losses, smooth=3)",
-             hint="the trailing means of 3 are 3, 2.5, 1.7, 1.37, 1.03, 1.27, 0.9, 1.9: the smallest is at update 6")
-assert_close(suggest_lr(lrs5, [2.3, 2.0, 0.5, float("nan"), 0.0], smooth=1), 0.001,
-             "suggest_lr([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.3, 2.0, 0.5, nan, 0.0], smooth=1)",
-             hint="stop at the first non-finite loss: the 0.0 after the NaN does not count")
+tests = [
+    call("suggest_lr", lrs5, [2.3, 2.0, 1.0, 0.5, 3.0], smooth=1).expect(
+        0.01, hint="with smooth=1 there is no smoothing: the smallest loss, 0.5, is at lr=0.1, and 0.1 / 10 = 0.01"),
+    # lrs = 0.001 * 2**k, losses with a dip
+    call("suggest_lr", lrs8, dip, smooth=1).expect(
+        lrs8[2] / 10, hint="without smoothing the single low loss 0.1 at update 2 wins"),
+    call("suggest_lr", lrs8, dip, smooth=3).expect(
+        lrs8[6] / 10,
+        hint="the trailing means of 3 are 3, 2.5, 1.7, 1.37, 1.03, 1.27, 0.9, 1.9: the smallest is at update 6"),
+    call("suggest_lr", lrs5, [2.3, 2.0, 0.5, float("nan"), 0.0], smooth=1).expect(
+        0.001, hint="stop at the first non-finite loss: the 0.0 after the NaN does not count"),
+]
 ### BEGIN HIDDEN TESTS
 grid = [1e-4 * 10 ** (k / 10) for k in range(41)]  # 1e-4 .. 1, 10 values per decade
 valley = [(math.log10(lr) + 1.5) ** 2 + 0.5 for lr in grid]  # smallest at lr = 10**-1.5 (k = 25)
-assert_close(suggest_lr(grid, valley, smooth=1), 10**-2.5, "suggest_lr(a valley in log lr with its bottom at 10**-1.5, smooth=1)",
-             hint="the LR of the smallest loss, divided by 10")
-assert_close(suggest_lr(grid, valley, smooth=5), 10**-2.3, "suggest_lr(the same valley, smooth=5)",
-             hint="a trailing mean of 5 lags (5 - 1) / 2 = 2 updates behind a symmetric valley: k = 27")
-assert_close(suggest_lr(grid, valley, smooth=1, divide_by=4.0), 10**-1.5 / 4,
-             "suggest_lr(the same valley, smooth=1, divide_by=4.0)", hint="divide by divide_by, not by a fixed 10")
 k = np.arange(40)
-asym = list(np.where(k < 20, 2.0 * (20 - k), 1.0 * (k - 20)) + 1.0)  # down by 2 per update, then up by 1
-assert_close(suggest_lr(grid[:40], asym), grid[26] / 10, "suggest_lr(an asymmetric valley, default smooth=10)",
-             hint="the default smooth is 10: mean(losses[k - 9 : k + 1]) is smallest at k = 26")
-assert_close(suggest_lr(grid[:40], asym, smooth=11), grid[27] / 10, "suggest_lr(the same valley, smooth=11)",
-             hint="mean(losses[max(0, k - smooth + 1) : k + 1]) with smooth = 11 is smallest at k = 27")
-assert_close(suggest_lr(grid[:40], asym, smooth=5), grid[23] / 10, "suggest_lr(the same valley, smooth=5)",
-             hint="mean(losses[max(0, k - smooth + 1) : k + 1]) with smooth = 5 is smallest at k = 23")
-assert_close(suggest_lr(np.array(lrs5), np.array([2.3, 2.0, 1.5, 0.5, 1e30]), smooth=3), 0.01,
-             "suggest_lr(np.array([1e-4, ..., 1.0]), np.array([2.3, 2.0, 1.5, 0.5, 1e30]), smooth=3)",
-             hint="trailing means are 2.3, 2.15, 1.93, 1.33, 3e29: a loss after the minimum must not move it")
-assert_close(suggest_lr(lrs5, [0.5, 1.0, 2.0, 4.0, 8.0], smooth=2), 1e-5,
-             "suggest_lr([1e-4, ...], a loss that only rises, smooth=2)",
-             hint="the minimum can be at update 0; the smoothed value there is the first loss itself")
-assert_close(suggest_lr(lrs5, [2.3, 2.0, 1.5, 1.0, 0.7], smooth=3), 0.1,
-             "suggest_lr([1e-4, ..., 1.0], a loss that only falls, smooth=3)",
-             hint="the minimum can be at the last update: include it")
-assert_close(suggest_lr(lrs5, [2.5, 1.0, 1.0, 3.0, 4.0], smooth=1), 1e-4,
-             "suggest_lr([1e-4, 1e-3, ...], [2.5, 1.0, 1.0, 3.0, 4.0], smooth=1)",
-             hint="two equal smallest losses: take the first")
-assert_close(suggest_lr(lrs5, [2.3, 2.0, 0.5, 0.4, float("inf")], smooth=1), 0.01,
-             "suggest_lr([1e-4, ..., 1.0], [2.3, 2.0, 0.5, 0.4, inf], smooth=1)",
-             hint="inf ends the range test like NaN; the minimum before it is 0.4 at lr=0.1")
-assert_close(suggest_lr(lrs5, [2.3, 2.2, 2.5, float("nan"), 0.1], smooth=2), 1e-4,
-             "suggest_lr([1e-4, ...], [2.3, 2.2, 2.5, nan, 0.1], smooth=2)",
-             hint="trailing means of 2 before the NaN: 2.3, 2.25, 2.35; the smallest is at update 1 (lr=1e-3)")
-assert_close(suggest_lr([0.05], [2.3]), 0.005, "suggest_lr([0.05], [2.3])",
-             hint="a single update is a (very short) range test: its LR divided by 10")
-assert_close(suggest_lr([1e-3, 1e-2], [2.0, float("nan")]), 1e-4, "suggest_lr([1e-3, 1e-2], [2.0, nan])",
-             hint="one finite loss before the NaN is enough: the suggestion is its LR divided by 10")
-assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2], [2.3, 2.0, 1.0]), "suggest_lr(2 LRs, 3 losses)",
-                   "lrs and losses must have the same length")
-assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2, 1e-1], [2.3, 2.0]), "suggest_lr(3 LRs, 2 losses)",
-                   "lrs and losses must have the same length")
-assert_raises(ValueError, lambda: suggest_lr([], []), "suggest_lr([], [])", "nothing to suggest from: raise ValueError")
-assert_raises(ValueError, lambda: suggest_lr([1e-3, 1e-2], [float("nan"), 2.0]), "suggest_lr([1e-3, 1e-2], [nan, 2.0])",
-                   "no finite loss before the first non-finite one: raise ValueError")
+asym = [float(v) for v in np.where(k < 20, 2.0 * (20 - k), 1.0 * (k - 20)) + 1.0]  # down by 2 per update, then up by 1
+tests += [
+    # a valley in log lr with its bottom at 10**-1.5
+    call("suggest_lr", grid, valley, smooth=1).expect(10**-2.5, hint="the LR of the smallest loss, divided by 10"),
+    call("suggest_lr", grid, valley, smooth=5).expect(
+        10**-2.3, hint="a trailing mean of 5 lags (5 - 1) / 2 = 2 updates behind a symmetric valley: k = 27"),
+    call("suggest_lr", grid, valley, smooth=1, divide_by=4.0).expect(
+        10**-1.5 / 4, hint="divide by divide_by, not by a fixed 10"),
+    # an asymmetric valley
+    call("suggest_lr", grid[:40], asym).expect(
+        grid[26] / 10, hint="the default smooth is 10: mean(losses[k - 9 : k + 1]) is smallest at k = 26"),
+    call("suggest_lr", grid[:40], asym, smooth=11).expect(
+        grid[27] / 10, hint="mean(losses[max(0, k - smooth + 1) : k + 1]) with smooth = 11 is smallest at k = 27"),
+    call("suggest_lr", grid[:40], asym, smooth=5).expect(
+        grid[23] / 10, hint="mean(losses[max(0, k - smooth + 1) : k + 1]) with smooth = 5 is smallest at k = 23"),
+    call("suggest_lr", np.array(lrs5), np.array([2.3, 2.0, 1.5, 0.5, 1e30]), smooth=3).expect(
+        0.01, hint="trailing means are 2.3, 2.15, 1.93, 1.33, 3e29: a loss after the minimum must not move it"),
+    # a loss that only rises
+    call("suggest_lr", lrs5, [0.5, 1.0, 2.0, 4.0, 8.0], smooth=2).expect(
+        1e-5, hint="the minimum can be at update 0; the smoothed value there is the first loss itself"),
+    # a loss that only falls
+    call("suggest_lr", lrs5, [2.3, 2.0, 1.5, 1.0, 0.7], smooth=3).expect(
+        0.1, hint="the minimum can be at the last update: include it"),
+    call("suggest_lr", lrs5, [2.5, 1.0, 1.0, 3.0, 4.0], smooth=1).expect(
+        1e-4, hint="two equal smallest losses: take the first"),
+    call("suggest_lr", lrs5, [2.3, 2.0, 0.5, 0.4, float("inf")], smooth=1).expect(
+        0.01, hint="inf ends the range test like NaN; the minimum before it is 0.4 at lr=0.1"),
+    call("suggest_lr", lrs5, [2.3, 2.2, 2.5, float("nan"), 0.1], smooth=2).expect(
+        1e-4, hint="trailing means of 2 before the NaN: 2.3, 2.25, 2.35; the smallest is at update 1 (lr=1e-3)"),
+    call("suggest_lr", [0.05], [2.3]).expect(
+        0.005, hint="a single update is a (very short) range test: its LR divided by 10"),
+    call("suggest_lr", [1e-3, 1e-2], [2.0, float("nan")]).expect(
+        1e-4, hint="one finite loss before the NaN is enough: the suggestion is its LR divided by 10"),
+    # 2 LRs, 3 losses
+    call("suggest_lr", [1e-3, 1e-2], [2.3, 2.0, 1.0]).raises(
+        ValueError, hint="lrs and losses must have the same length"),
+    # 3 LRs, 2 losses
+    call("suggest_lr", [1e-3, 1e-2, 1e-1], [2.3, 2.0]).raises(
+        ValueError, hint="lrs and losses must have the same length"),
+    call("suggest_lr", [], []).raises(ValueError, hint="nothing to suggest from: raise ValueError"),
+    call("suggest_lr", [1e-3, 1e-2], [float("nan"), 2.0]).raises(
+        ValueError, hint="no finite loss before the first non-finite one: raise ValueError"),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
+
 
 # %% [markdown]
 # ## 4. A wide sweep: the three regimes at once

@@ -261,126 +261,97 @@ fig.tight_layout()
 # %% [markdown]
 # ## 5. The grade
 #
-# The cell below holds the grader's checks, in a locked cell so that they are the same for
-# everyone. `test_design_is_valid` checks the three names, computes the number of updates
-# from the budget, asks `my_schedule` for the learning rate of every update (each must be a
-# finite number $\ge 0$) and trains your design: no run may blow up (a loss of inf or NaN,
-# or a final validation loss above half the chance level $\ln 10$, the loss of a network
-# that has died or learned nothing). `test_design_reaches_target` then compares the median
-# final validation loss over the grader's 3 seeds with the target. Both also show you the
-# practice seeds.
-
-# %% nbgrader={"grade_id": "grader_tools", "locked": true}
-import math
-
-import numpy as np
-
-import lrcourse
-from lrcourse.checks import assert_true
-from lrcourse.data import DigitsData
-
-_GRADER_BUDGET, _GRADER_TARGET, _GRADER_CLIP = 4_800, 0.09, 5.0
-_grader_cache = {}
-
-
-def _grader_data():
-    if "data" not in _grader_cache:
-        raw = lrcourse.load_digits("cpu")
-        _grader_cache["data"] = DigitsData(raw.x_train.clamp(-_GRADER_CLIP, _GRADER_CLIP), raw.y_train,
-                                           raw.x_val.clamp(-_GRADER_CLIP, _GRADER_CLIP), raw.y_val)
-    return _grader_cache["data"]
-
-
-def _grader_design():
-    """Check the design; return (batch_size, optimizer, the learning rate of every update)."""
-    names = globals()
-    missing = [n for n in ("BATCH_SIZE", "OPTIMIZER", "my_schedule") if n not in names]
-    assert_true(not missing, f"your design cell does not define {', '.join(missing)}: "
-                             "define BATCH_SIZE, OPTIMIZER and my_schedule(step), and run the cell")
-    batch_size, optimizer, schedule = names["BATCH_SIZE"], names["OPTIMIZER"], names["my_schedule"]
-    assert_true(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool),
-                f"BATCH_SIZE is {batch_size!r} ({type(batch_size).__name__}); it must be an integer")
-    assert_true(8 <= int(batch_size) <= 1024, f"BATCH_SIZE is {batch_size}; choose one from 8 to 1024")
-    assert_true(optimizer in ("sgd", "adamw"), f"OPTIMIZER is {optimizer!r}; it must be \"sgd\" or \"adamw\"")
-    assert_true(callable(schedule), f"my_schedule is a {type(schedule).__name__}, not a function of the step")
-    batch_size = int(batch_size)
-    total_steps = _GRADER_BUDGET // batch_size
-    lrs = []
-    for step in range(total_steps):
-        value = schedule(step)
-        bad = value is None or isinstance(value, (bool, str, bytes))
-        try:
-            lr = float(value)
-        except (TypeError, ValueError):
-            bad = True
-        assert_true(not bad, f"my_schedule({step}) returned {value!r}; it must return a number"
-                             + (" (did you forget `return`?)" if value is None else ""))
-        assert_true(math.isfinite(lr) and lr >= 0,
-                    f"my_schedule({step}) returned {lr!r}; every learning rate must be finite and >= 0")
-        lrs.append(lr)
-    return batch_size, optimizer, lrs
-
-
-def _grader_run(batch_size, optimizer, lrs, seed):
-    """The grader's run of a design: (final validation loss, why the run failed or "")."""
-    key = (batch_size, optimizer, tuple(lrs), seed)
-    if key not in _grader_cache:
-        history = lrcourse.train(lambda step: lrs[step], len(lrs), data=_grader_data(), optimizer=optimizer,
-                                 batch_size=batch_size, seed=seed, device="cpu", eval_every=len(lrs),
-                                 progress=False)
-        if history.diverged:
-            result = (math.inf, f"the loss became inf or NaN at update {len(history.loss) - 1}")
-        elif history.val_loss[-1] > 0.5 * math.log(10):
-            result = (history.val_loss[-1], f"the final validation loss is {history.val_loss[-1]:.3f}, near the "
-                                            f"chance level ln 10 = {math.log(10):.3f}: the network blew up or did not train")
-        else:
-            result = (history.val_loss[-1], "")
-        _grader_cache[key] = result
-    return _grader_cache[key]
-
-
-def _grader_report(batch_size, optimizer, lrs, seeds, who):
-    """Print the final validation losses of a design over `seeds`; return them."""
-    runs = [_grader_run(batch_size, optimizer, lrs, seed) for seed in seeds]
-    losses = [loss for loss, _ in runs]
-    median = float(np.median(losses))
-    verdict = "below" if median < _GRADER_TARGET else "NOT below"
-    print(f"{who}: final validation losses " + ", ".join(f"{v:.4f}" for v in losses)
-          + f"; median {median:.4f}, {verdict} the target {_GRADER_TARGET}")
-    return losses
-
+# The two cells below hold the grader's checks, in locked cells so that they are the same
+# for everyone. Each reads your design from the notebook as plain data: the three names,
+# and the learning rate `my_schedule` gives for every update (the number of updates comes
+# from the budget). The grader then checks it and trains it itself, in its own process.
+# `test_design_is_valid` checks the three names and the learning rate of every update
+# (each must be a finite number $\ge 0$) and trains your design: no run may blow up (a loss
+# of inf or NaN, or a final validation loss above half the chance level $\ln 10$, the loss
+# of a network that has died or learned nothing). `test_design_reaches_target` then
+# compares the median final validation loss over the grader's 3 seeds with the target.
+# Both also show you the practice seeds when you run them here.
 
 # %% nbgrader={"grade_id": "test_design_is_valid", "grade": true, "points": 2}
-batch_size, optimizer, lrs = _grader_design()
-total_steps = len(lrs)
-assert_true(total_steps >= 1 and total_steps * batch_size <= _GRADER_BUDGET,
-            f"{total_steps} updates of {batch_size} examples do not fit the budget of {_GRADER_BUDGET}")
-print(f"{optimizer}, batch {batch_size}: {total_steps} updates, {total_steps * batch_size} of {_GRADER_BUDGET} "
-      f"examples; learning rates from {min(lrs):.3g} to {max(lrs):.3g} (first {lrs[0]:.3g}, last {lrs[-1]:.3g})")
-if lrs[-1] > 0.5 * max(lrs):
-    print(f"note: the last update still uses {lrs[-1] / max(lrs):.0%} of the peak learning rate. "
-          f"Did you plan the schedule for {total_steps} updates?")
-_, why = _grader_run(batch_size, optimizer, lrs, PRACTICE_SEEDS[0])
-assert_true(not why, f"practice seed {PRACTICE_SEEDS[0]}: {why}. Lower the peak learning rate, or warm up to it.")
+from lrcourse import capstone
+from lrcourse.checks import assert_true, code, probe, run_tests
+
+DESIGN = "your design (BATCH_SIZE, OPTIMIZER, my_schedule)"
+
+
+@probe
+def your_design():
+    """BATCH_SIZE, OPTIMIZER and my_schedule(step) at every update of the budget, as plain data."""
+    return capstone.design_as_data(globals())
+
+
+def no_blow_up(seeds, message, show=False):
+    """A check: the design is valid and within the budget, and no run on `seeds` blows up."""
+    def check(design):
+        batch_size, optimizer, lrs = capstone.read_design(design)
+        if show:
+            capstone.describe(batch_size, optimizer, lrs)
+        for seed in seeds:
+            _, why = capstone.final_loss(batch_size, optimizer, lrs, seed)
+            assert_true(not why, message.format(seed=seed, why=why)
+                        + ". Lower the peak learning rate, or warm up to it.")
+    return check
+
+
+tests = [
+    code("your_design()", DESIGN).check(no_blow_up(capstone.PRACTICE_SEEDS[:1], "practice seed {seed}: {why}",
+                                                   show=True)),
+]
 ### BEGIN HIDDEN TESTS
-for seed in (101, 202, 303):
-    _, why = _grader_run(batch_size, optimizer, lrs, seed)
-    assert_true(not why, f"on one of the grader's seeds, {why}. Lower the peak learning rate, or warm up to it.")
+tests += [
+    code("your_design()", DESIGN).check(no_blow_up((101, 202, 303), "on one of the grader's seeds, {why}")),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% nbgrader={"grade_id": "test_design_reaches_target", "grade": true, "points": 5}
-batch_size, optimizer, lrs = _grader_design()
-assert_true(len(lrs) * batch_size <= _GRADER_BUDGET,
-            f"{len(lrs)} updates of {batch_size} examples do not fit the budget of {_GRADER_BUDGET}")
-_grader_report(batch_size, optimizer, lrs, PRACTICE_SEEDS, f"practice seeds {PRACTICE_SEEDS}")
+import numpy as np
+
+from lrcourse import capstone
+from lrcourse.checks import assert_true, code, probe, run_tests
+
+DESIGN = "your design (BATCH_SIZE, OPTIMIZER, my_schedule)"
+
+
+@probe
+def your_design():
+    """BATCH_SIZE, OPTIMIZER and my_schedule(step) at every update of the budget, as plain data."""
+    return capstone.design_as_data(globals())
+
+
+def practice_report(design):
+    """A check: the design is valid and within the budget; show its losses on the practice seeds."""
+    batch_size, optimizer, lrs = capstone.read_design(design)
+    capstone.report(batch_size, optimizer, lrs, capstone.PRACTICE_SEEDS, f"practice seeds {capstone.PRACTICE_SEEDS}")
+
+
+def reaches_target(seeds):
+    """A check: the median final validation loss over `seeds` is below the target."""
+    def check(design):
+        batch_size, optimizer, lrs = capstone.read_design(design)
+        losses = capstone.report(batch_size, optimizer, lrs, seeds, f"the grader's {len(seeds)} seeds")
+        median = float(np.median(losses))
+        assert_true(median < capstone.TARGET,
+                    f"the median final validation loss over the grader's {len(seeds)} seeds is {median:.4f} "
+                    f"(runs: {', '.join(f'{v:.4f}' for v in losses)}); the target is below {capstone.TARGET}. "
+                    "Check your design on more practice seeds: the batch size, the peak and the decay matter most.")
+    return check
+
+
+tests = [
+    code("your_design()", DESIGN).check(practice_report),
+]
 ### BEGIN HIDDEN TESTS
-losses = _grader_report(batch_size, optimizer, lrs, (101, 202, 303), "the grader's 3 seeds")
-median = float(np.median(losses))
-assert_true(median < _GRADER_TARGET,
-            f"the median final validation loss over the grader's 3 seeds is {median:.4f} "
-            f"(runs: {', '.join(f'{v:.4f}' for v in losses)}); the target is below {_GRADER_TARGET}. "
-            "Check your design on more practice seeds: the batch size, the peak and the decay matter most.")
+tests += [
+    code("your_design()", DESIGN).check(reaches_target((101, 202, 303))),
+]
 ### END HIDDEN TESTS
+run_tests(tests, globals())
 
 # %% [markdown]
 # ## 6. What each part of your design is worth
