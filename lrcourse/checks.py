@@ -184,11 +184,13 @@ def to_plain(value: Any) -> Any:
     return enc(value, 0)
 
 
-def from_plain(data: Any) -> Any:
+def from_plain(data: Any, depth: int = 0) -> Any:
     """Rebuild what ``to_plain`` made, from JSON: never runs code, never builds objects
     other than numbers, strings, lists, tuples, dicts, NumPy arrays and tensors."""
+    if depth > MAX_DEPTH + 2:
+        raise ValueError(f"data nested more than {MAX_DEPTH} deep")
     if isinstance(data, list):
-        return [from_plain(v) for v in data]
+        return [from_plain(v, depth + 1) for v in data]
     if not isinstance(data, dict):
         if data is None or isinstance(data, (bool, int, float, str)):
             return data
@@ -207,12 +209,14 @@ def from_plain(data: Any) -> Any:
             return tensor.to(torch.bfloat16) if dtype == "bfloat16" else tensor
         return arr
     if "__tuple__" in data:
-        return tuple(from_plain(v) for v in data["__tuple__"])
+        return tuple(from_plain(v, depth + 1) for v in data["__tuple__"])
     if "__dict__" in data:
         out = {}
         for k, v in data["__dict__"]:
-            key = from_plain(k)
-            out[key if isinstance(key, (str, int, float, bool, tuple)) or key is None else repr(key)] = from_plain(v)
+            key = from_plain(k, depth + 1)
+            if not (isinstance(key, (str, int, float, bool, tuple)) or key is None):
+                key = repr(key)
+            out[key] = from_plain(v, depth + 1)
         return out
     if "__object__" in data:
         return Opaque(data.get("__object__", "object"), data.get("repr", "an object"))
@@ -248,6 +252,7 @@ class Case:
     exception: type[BaseException] | None = None
     checker: Callable[[Any], None] | None = None
     hint: str = ""
+    hidden_message: str = ""               # what a student is told when this case is hidden and fails
     line: int | None = field(default=None, compare=False)  # line of the test cell that made it
 
     # -- what must come back (each returns the case, so they chain) --
@@ -266,6 +271,12 @@ class Case:
         """``checker(result)`` must not raise: it asserts with its own messages. It runs where
         the verdict is made (the grader's process), on the plain-data result."""
         self.checker, self.hint = checker, hint
+        return self
+
+    def when_hidden(self, message: str) -> "Case":
+        """What the student reads if this case is hidden and fails (instead of "a hidden
+        test failed"). Write it so that it gives away no hidden input or expected value."""
+        self.hidden_message = message
         return self
 
     def spec(self) -> dict:

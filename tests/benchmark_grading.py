@@ -11,7 +11,7 @@ The class hands in notebook 00 (tests/adversarial.py builds it), cycling through
 40% solved, 20% partial (passes the visible test, fails the hidden one), 20% blank, and
 20% broken (malformed JSON, a kernel that exits, an empty folder, an infinite loop, a
 tampered test). It is graded twice, in the sandbox when there is one, with
-``--cell-timeout 10`` and ``--force`` (no reuse of results): with ``--jobs 1``, then with
+``--cell-cpu 15`` and ``--force`` (no reuse of results): with ``--jobs 1``, then with
 ``--jobs N``. It prints both times, per student, the ratio, and whether the two CSVs agree.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def build_class(folder: Path, n: int) -> dict[str, int]:
 def grade(subs: Path, out: Path, jobs: int) -> float:
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     cmd = [sys.executable, "-m", "lrgrade.cli", "grade", str(subs), "--out", str(out), "--assignment",
-           adversarial.A, "--cell-timeout", "10", "--force", "--jobs", str(jobs)]
+           adversarial.A, "--cell-cpu", "15", "--force", "--jobs", str(jobs)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT, lrgrade
 from lrgrade.notebooks import assignments, build_notebook, source_path, write_notebook
+from lrgrade.trusted import read_test_cell
 
 SOLUTIONS = ROOT / "solutions"
 COURSE = ROOT / "course"
@@ -42,10 +43,12 @@ def test_every_assignment_has_visible_and_hidden_tests():
         graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
         solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         assert graded and solutions, f"{a} has no exercises"
+        hidden = 0
         for cell in graded:
-            head = cell.source.split("### BEGIN HIDDEN TESTS")[0]
-            assert "assert" in head, f"{a}/{cell.id}: no visible test to learn from"
-        assert any("### BEGIN HIDDEN TESTS" in c.source for c in graded), f"{a} has no hidden tests"
+            test = read_test_cell(cell.source, cell.id)  # as the grader reads it, in its own process
+            assert not all(test.hidden), f"{a}/{cell.id}: no visible test to learn from"
+            hidden += sum(test.hidden)
+        assert hidden, f"{a} has no hidden tests"
     released = json.loads((COURSE / "01-why-lr-matters" / "01-why-lr-matters.ipynb").read_text())
     text = json.dumps(released)
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text

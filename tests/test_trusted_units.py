@@ -125,6 +125,15 @@ def test_a_test_cell_splits_into_kernel_inputs_and_grader_verdicts():
     assert "f(1.0) returned None" in blank[0] and "hidden tests failed as well" in blank[-1]
 
 
+def test_a_hidden_case_may_say_what_failed_in_words_of_its_own():
+    source = ("from lrcourse.checks import call, run_tests\ntests = [call('f', 1.0).expect(2.0)]\n"
+              "### BEGIN HIDDEN TESTS\ntests += [call('f', 9.5).expect(19.0).when_hidden('the target was missed'),\n"
+              "          call('f', 8.5).expect(17.0)]\n### END HIDDEN TESTS\nrun_tests(tests, globals())\n")
+    cell = trusted.read_test_cell(source, "t")
+    assert cell.verdict(_kernel({"f": lambda x: 2 * x if x < 5 else 0.0}, cell)) == [
+        "the target was missed", "1 hidden test failed as well"]
+
+
 def test_the_verdict_needs_one_well_formed_result_per_case():
     cell = trusted.read_test_cell(TEST_CELL, "test_f")
     good = _kernel({"f": _f}, cell)

@@ -10,7 +10,8 @@ them. From it come:
 * the *verdict*: each result is compared with its case (``checks.judge``) here, so the
   student's code can neither see nor change the comparison. A case made on a line
   between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is hidden: its failure
-  is reported as "a hidden test failed", with nothing of its inputs or expected values.
+  is reported as "a hidden test failed" (or the case's own ``when_hidden`` message), with
+  nothing of its inputs or expected values.
 """
 from __future__ import annotations
 
@@ -59,13 +60,19 @@ class TestCell:
             return [f"the grader could not read what your code returned ({err})"]
         visible, hidden = [], 0
         for case, is_hidden, result in zip(self.cases, self.hidden, results):
-            message = checks.judge(case, result)
+            try:
+                message = checks.judge(case, result)
+            except Exception as err:  # hostile data (deep nesting, odd numbers): a failed case, never a crash
+                message = f"{case.what}: the grader could not read the result ({type(err).__name__})"
             if message is None:
                 continue
-            if is_hidden:
+            if is_hidden and case.hidden_message:
+                visible.append(case.hidden_message)
+            elif is_hidden:
                 hidden += 1
             else:
                 visible.append(message)
+        visible = list(dict.fromkeys(visible))
         if hidden and not visible:
             visible.append(HIDDEN_FAILED if hidden == 1 else HIDDEN_FAILED.replace(
                 "a hidden test failed", f"{hidden} hidden tests failed"))

@@ -212,7 +212,6 @@ tests += [
 ### END HIDDEN TESTS
 run_tests(tests, globals())
 
-
 # %% [markdown]
 # ## 2. The learning rate range test
 #
@@ -271,21 +270,10 @@ from lrcourse.checks import assert_close, assert_true, call, run_tests
 def n_values(expected, what, hint):
     """The result has len(expected) values, equal to expected."""
     def check(got):
-        assert_true(got is not None and len(got) == len(expected),
+        assert_true(got is not None and hasattr(got, "__len__") and len(got) == len(expected),
                     f"{what} returned {got!r}; expected {len(expected)} values")
         assert_close(got, expected, what, hint=hint)
     return check
-
-
-def check_300(got):
-    """lr_range_test_lrs(1e-5, 10.0, 300): 300 values, each one the formula's, a constant ratio."""
-    what = "lr_range_test_lrs(1e-5, 10.0, 300)"
-    assert_true(len(got) == 300, f"{what} returned {len(got)} values; expected 300")
-    assert_close(got, [1e-5 * 1e6 ** (k / 299) for k in range(300)], what,
-                 hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1))")
-    ratios = np.asarray(got[1:], dtype=np.float64) / np.asarray(got[:-1], dtype=np.float64)
-    assert_close(ratios, np.full(299, 1e6 ** (1 / 299)), f"the ratios lr[k + 1] / lr[k] of {what}",
-                 hint="a geometric sequence: every update multiplies the LR by the same factor")
 
 
 tests = [
@@ -299,6 +287,18 @@ tests = [
         ValueError, hint="a range test needs at least 2 updates: raise ValueError"),
 ]
 ### BEGIN HIDDEN TESTS
+def check_300(got):
+    """lr_range_test_lrs(1e-5, 10.0, 300): 300 values, each one the formula's, a constant ratio."""
+    what = "lr_range_test_lrs(1e-5, 10.0, 300)"
+    assert_true(hasattr(got, "__len__"), f"{what} returned {got!r}; expected 300 values")
+    assert_true(len(got) == 300, f"{what} returned {len(got)} values; expected 300")
+    assert_close(got, [1e-5 * 1e6 ** (k / 299) for k in range(300)], what,
+                 hint="lr_start * (lr_end / lr_start) ** (k / (num_steps - 1))")
+    ratios = np.asarray(got[1:], dtype=np.float64) / np.asarray(got[:-1], dtype=np.float64)
+    assert_close(ratios, np.full(299, 1e6 ** (1 / 299)), f"the ratios lr[k + 1] / lr[k] of {what}",
+                 hint="a geometric sequence: every update multiplies the LR by the same factor")
+
+
 tests += [
     call("lr_range_test_lrs", 1e-5, 10.0, 300).check(check_300),
     call("lr_range_test_lrs", 0.5, 2.0, 2).expect([0.5, 2.0], hint="with 2 updates: lr_start, then lr_end"),
@@ -318,7 +318,6 @@ tests += [
 ]
 ### END HIDDEN TESTS
 run_tests(tests, globals())
-
 
 # %% [markdown]
 # ## 3. Reading a suggestion off the range test
@@ -454,7 +453,6 @@ tests += [
 ]
 ### END HIDDEN TESTS
 run_tests(tests, globals())
-
 
 # %% [markdown]
 # ## 4. A wide sweep: the three regimes at once

@@ -304,7 +304,9 @@ tests = [
 ]
 ### BEGIN HIDDEN TESTS
 tests += [
-    code("your_design()", DESIGN).check(no_blow_up((101, 202, 303), "on one of the grader's seeds, {why}")),
+    code("your_design()", DESIGN).check(no_blow_up((101, 202, 303), "on one of the grader's seeds, {why}"))
+    .when_hidden("on one of the grader's seeds your design blew up or learned nothing. Lower the peak "
+                 "learning rate, or warm up to it, and check it on more practice seeds."),
 ]
 ### END HIDDEN TESTS
 run_tests(tests, globals())
@@ -348,7 +350,10 @@ tests = [
 ]
 ### BEGIN HIDDEN TESTS
 tests += [
-    code("your_design()", DESIGN).check(reaches_target((101, 202, 303))),
+    code("your_design()", DESIGN).check(reaches_target((101, 202, 303)))
+    .when_hidden(f"the median final validation loss over the grader's 3 seeds is not below the target "
+                 f"{capstone.TARGET}. Check your design on more practice seeds: the batch size, the peak and "
+                 "the decay matter most."),
 ]
 ### END HIDDEN TESTS
 run_tests(tests, globals())
