@@ -421,7 +421,7 @@ def judge(case: Case, result: dict) -> str | None:
     if isinstance(got, Raised):
         if got.type_name == "NotImplementedError":
             return f"{case.what} raised NotImplementedError: replace `raise NotImplementedError()` with your code."
-        return f"{case.what} raised {got.type_name}" + (f": {got.message}" if got.message else "") + "."
+        return f"{case.what} raised {got.type_name}" + (f": {got.message}" if got.message else "") + "." + tail
     try:
         if case.checker is not None:
             case.checker(got)
