@@ -7,7 +7,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
-from lrgrade.preprocessors import AnswersOnly, SafeFeedback, TrustedExecute
+from lrgrade.preprocessors import AnswersOnly, SafeFeedback, SafeOutputs, TrustedExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the file)
 
@@ -24,6 +24,7 @@ c.Autograde.sanitize_preprocessors = [AnswersOnly, CheckCellMetadata]
 # never sees an expected value and cannot write a test's outcome; and limits on CPU time.
 c.Autograde.autograde_preprocessors = [
     TrustedExecute,
+    SafeOutputs,  # only inert outputs are kept: formgrader shows nothing active either
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,

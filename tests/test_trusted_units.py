@@ -63,6 +63,11 @@ def _f(x):
     return 2 * x
 
 
+def test_grader_and_kernel_agree_on_the_results_mime_type():
+    from lrgrade import preprocessors
+    assert preprocessors.RESULTS_MIME == checks.RESULTS_MIME
+
+
 def test_plain_data_round_trip_keeps_types_shapes_and_non_finite_numbers():
     value = {"a": [1, 2.5, float("nan"), float("-inf")], "t": (1, "x", None, True),
              "arr": np.arange(6, dtype=np.float32).reshape(2, 3), "ten": torch.tensor([1.5, 2.5]),

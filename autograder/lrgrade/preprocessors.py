@@ -33,9 +33,6 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Integer
 
-from lrcourse.checks import RESULTS_MIME
-
-from . import trusted
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .sandbox import SandboxKernelManager
 
@@ -47,6 +44,8 @@ DISK_LIMIT = "DiskLimitError"
 GRADER_ERRORS = (CPU_LIMIT, WALL_LIMIT, KERNEL_DIED, DISK_LIMIT)
 TEST_FAILED = "AssertionError"
 MAX_ANSWER_CHARS = 200_000  # one answer cell; a longer one is cut (and then fails to parse)
+RESULTS_MIME = "text/x-lrgrade-results"  # as lrcourse.checks.RESULTS_MIME (a test keeps them equal)
+MAX_PAYLOAD = 33_000_000  # characters of one probe's results kept (trusted.MAX_RESULTS_BYTES judges them)
 
 
 def _course_paths(config, resources) -> tuple[Path, Path]:
@@ -119,7 +118,7 @@ class TrustedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
-        self._tests: dict[str, trusted.TestCell] = {}
+        self._tests: dict = {}  # grade_id -> lrgrade.trusted.TestCell
         self._reset()
 
     def _reset(self):
@@ -169,7 +168,7 @@ class TrustedExecute(Execute):
             cell.outputs = [o for o in cell.outputs if o.get("ename") != "KeyboardInterrupt"]
             cell.outputs.append(_error(CPU_LIMIT if "CPU" in self._limit else DISK_LIMIT, self._limit))
 
-    async def _run_test(self, cell, cell_index, test: trusted.TestCell | None):
+    async def _run_test(self, cell, cell_index, test):
         cell.outputs, cell.execution_count = [], None
         if test is None:
             messages = ["this test is not in the instructor's version of the notebook: the grader cannot run it"]
@@ -208,7 +207,7 @@ class TrustedExecute(Execute):
         interrupted = False
         rundir = getattr(self.km, "_rundir", None)
         while True:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
             pids = self._kernel_pids()
             used = _cpu_seconds(pids) - start
             if rundir is not None and _disk_bytes(rundir) > self.max_disk_mb * 1_000_000:
@@ -233,7 +232,8 @@ class TrustedExecute(Execute):
         content = msg.get("content", {})
         if self._probe is not None:  # a test's probe: keep its results, nothing else
             if msg_type == "display_data" and RESULTS_MIME in content.get("data", {}):
-                self._probe.append(str(content["data"][RESULTS_MIME]))
+                # one set of results is expected: a second is only counted, never kept
+                self._probe.append(str(content["data"][RESULTS_MIME])[:MAX_PAYLOAD] if not self._probe else "")
             elif msg_type == "error":
                 return super().output(outs, self._cap_error(msg), display_id, cell_index)
             return None
@@ -270,8 +270,10 @@ class TrustedExecute(Execute):
         return msg
 
 
-def read_tests(source: Path) -> dict[str, trusted.TestCell]:
+def read_tests(source: Path) -> dict:
     """Every test cell of the instructor's notebook, read in the grader's process."""
+    from . import trusted  # imports lrcourse (and torch): only the autograde step needs it
+
     nb = nbformat.read(str(source), as_version=4)
     return {cell.metadata["nbgrader"]["grade_id"]: trusted.read_test_cell(cell.source, _grade_id(cell))
             for cell in nb.cells
@@ -365,7 +367,8 @@ def _safe_output(out) -> NotebookNode | None:
         return NotebookNode(output_type="stream", name="stdout", text=str(out.get("text", ""))[:100_000])
     if kind == "error":
         ename, evalue = str(out.get("ename", "Error"))[:200], str(out.get("evalue", ""))[:20_000]
-        return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        trace = [str(line)[:2_000] for line in out.get("traceback", [])[:40] if isinstance(line, str)]
+        return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=trace or [f"{ename}: {evalue}"])
     if kind in ("display_data", "execute_result"):
         data = out.get("data", {})
         kept = {}
@@ -383,6 +386,18 @@ def _safe_output(out) -> NotebookNode | None:
         node = NotebookNode(output_type="display_data", data=kept, metadata={})
         return node
     return None
+
+
+class SafeOutputs(NbGraderPreprocessor):
+    """The graded notebook keeps only inert outputs (text, checked PNG images, errors
+    without tracebacks of the student's making), so that formgrader shows an instructor
+    nothing active from a submission either."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in map(_safe_output, cell.get("outputs", [])) if o is not None]
+        cell.pop("attachments", None)
+        return cell, resources
 
 
 class SafeFeedback(NbGraderPreprocessor):
