@@ -418,8 +418,10 @@ print(f"\nslope of the straight line, x T: {-(lr_max - lr_min):+.4f};  "
 
 # %% [markdown]
 # The extra $\frac{\text{lr}_{\max} - \text{lr}_{\min}}{2T}$ in the average is the price of
-# counting $\text{lr}(0)$ but not $\text{lr}(T)$; it is 5% of $\bar{\text{lr}}$ at $T = 10$ and
-# vanishes for long runs. The slopes, multiplied by $T$ to compare run lengths, go to zero at
+# counting $\text{lr}(0)$ but not $\text{lr}(T)$. At $T = 10$, with $\text{lr}_{\max} = 0.1$ and
+# $\text{lr}_{\min} = 0.01$, it adds about 8% to the long-run mean
+# $(\text{lr}_{\max} + \text{lr}_{\min}) / 2$ (10% with $\text{lr}_{\min} = 0$); it vanishes
+# for long runs. The slopes, multiplied by $T$ to compare run lengths, go to zero at
 # both ends as $T$ grows, and in the middle approach $-\frac{\pi}{2}(\text{lr}_{\max} - \text{lr}_{\min})$.
 #
 # ## 4. How low, and over how long?

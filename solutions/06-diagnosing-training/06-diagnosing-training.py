@@ -217,8 +217,10 @@ run_tests(tests, globals())
 #
 # A sweep answers "which learning rates work?" with one full run per learning rate. Smith
 # (2017, arXiv:1506.01186, section 3.3) proposed a much cheaper probe: **one short run in
-# which the learning rate grows at every update**, from far too small to far too large,
-# while you record the loss. Early in that run each update is tiny and the loss barely
+# which the learning rate grows at every update**, from far too small to far too large.
+# Smith raised it *linearly* and read the *accuracy*; the version most people use today,
+# fastai's `lr_find`, raises it geometrically and reads the loss, and so do we: record the
+# loss. Early in that run each update is tiny and the loss barely
 # moves: the stall regime. As the learning rate grows into the useful range the loss starts
 # to fall, then falls fast. Once it passes the stability limit the loss turns around and
 # explodes. Since the learning rate only grows, the update number is a learning rate axis,
@@ -323,7 +325,8 @@ run_tests(tests, globals())
 # ## 3. Reading a suggestion off the range test
 #
 # The range test gives a loss for every learning rate it tried. Which one should you train
-# with? Two rules are common (the fastai library's `lr_find` has offered both): the learning
+# with? Two rules are common (both from the fastai library's `lr_find`, whose default
+# suggestion has been a third one, `valley`, since 2021): the learning
 # rate where the loss **falls fastest** (the steepest negative slope of the loss against
 # $\log \text{lr}$), and the learning rate at the **minimum of the loss, divided by 10**. We
 # use the second. A slope is a difference of two noisy numbers, and depends on how the
@@ -331,8 +334,8 @@ run_tests(tests, globals())
 #
 # Why the minimum, and why divide by 10? The minimum is where the growing learning rate
 # stops helping: just before it the loss still fell, just after it the updates are too
-# large and the loss turns up. So the minimum sits at the edge of stability, and training
-# at the edge is training at the limit of a blow-up. Two more things push the true edge
+# large and the loss turns up. So the minimum sits at the brink of divergence, and training
+# there is training at the limit of a blow-up. Two more things push the true edge
 # lower: the loss at update $k$ was produced by all the updates before it, so the curve
 # lags behind the learning rate, and a short burst at a large learning rate can survive
 # where a whole run at that learning rate would not. Backing off by a factor of 10 lands in
@@ -756,9 +759,9 @@ fig.tight_layout()
 # * Compare with the first loss, not the running minimum: a healthy minibatch loss near zero
 #   jumps by hundreds of times its minimum. State the thresholds, and choose them from
 #   measurements (here 2x the first loss and half of it, with wide margins on every seed).
-# * The LR range test (Smith, 2017) grows the learning rate geometrically,
+# * The LR range test (Smith, 2017; here in fastai's form) grows the learning rate geometrically,
 #   $\text{lr}_k = \text{lr}_{\text{start}}(\text{lr}_{\text{end}}/\text{lr}_{\text{start}})^{k/(N-1)}$,
-#   in one short run. The minimum of its trailing-mean loss marks the edge of stability; a
+#   in one short run. The minimum of its trailing-mean loss marks the brink of divergence; a
 #   tenth of it is a safe learning rate. On the digits network the minimum matched the
 #   sweep's edge and the suggestion trained well on every seed, in one run instead of 13.
 #
