@@ -126,11 +126,13 @@ for name in ("blocks.0.attn.qkv.weight", "blocks.1.mlp.0.weight", "head.weight")
 # 2. **Peak**: the learning rate stays at its maximum, or starts decaying right away.
 # 3. **Decay**: either a cosine down to about a tenth of the peak over the rest of the run
 #    (notebook 03), or, in the **warmup-stable-decay** (WSD) schedule, a constant peak for
-#    most of the run followed by a short linear cooldown at the end. The cooldown makes up
-#    for the missing cosine (WSD matched cosine in the experiments of the papers below), and
-#    because the stable phase does not depend on the length of the run, one long run can be
-#    branched into cooldowns at several budgets (Hu et al., 2024, arXiv:2404.06395;
-#    Hägele et al., 2024, arXiv:2405.18392).
+#    most of the run followed by a short cooldown at the end. The cooldown makes up for the
+#    missing cosine (WSD matched cosine in the experiments of the papers below), and because
+#    the stable phase does not depend on the length of the run, one long run can be branched
+#    into cooldowns at several budgets. Hu et al. (2024, arXiv:2404.06395), who named WSD,
+#    decayed exponentially over about the last 10% of training; Hägele et al. (2024,
+#    arXiv:2405.18392) found that a `1 - sqrt` cooldown beats a linear one, with cooldowns of
+#    about 10-20% of the run. We implement the simplest shape, linear.
 #
 # ## 3. Where exactly does the warmup start?
 #
@@ -439,8 +441,8 @@ run_tests(tests, globals())
 # %% [markdown]
 # ## 5. Warmup-stable-decay
 #
-# WSD holds the peak after the warmup and saves all of the decay for a linear cooldown over
-# the last `decay_steps` updates ($D$). Where exactly does the cooldown start and end? We use
+# WSD holds the peak after the warmup and saves all of the decay for a cooldown over the
+# last `decay_steps` updates ($D$); ours is linear, the simplest of the shapes in use. Where exactly does the cooldown start and end? We use
 # the same convention as the cosine: the decay runs over progress
 # $p = (t - (T - D))/D$, from $p = 0$ at update $T - D$ (still `lr_max`) to $p = 1$ at
 # $t = T$, the first step past the end (`lr_min`). With $W$ warmup updates:
@@ -1118,7 +1120,8 @@ for name, histories in spike_runs.items():
 #   while its averages fill up. Warmup keeps them small: a linear warmup over about
 #   $2/(1-\beta_2)$ updates is a good default (Ma & Yarats, 2019).
 # * The standard large-model schedule has three phases: a linear warmup (0.1-2% of a large
-#   run), the peak, and a decay (cosine, or the short linear cooldown of WSD).
+#   run), the peak, and a decay (cosine, or the short cooldown of WSD: exponential in Hu et
+#   al., `1 - sqrt` best in Hägele et al., linear here).
 # * This course's warmup uses `lr_max * (step + 1) / W` for update `step < W`: no update at
 #   learning rate 0, and the peak at update `W - 1`. Hugging Face starts at 0 (one wasted
 #   update); nanoGPT uses `(step + 1) / (W + 1)`.
