@@ -115,7 +115,7 @@ def cmd_check(args) -> int:
         html = course.feedback("me", assignment) if not status else None
         print(f"{path.name} ({assignment})")
         if status:
-            print(f"could not grade it: {status}")
+            print(f"could not grade it: {printable(status, 1000)}")
         _print_table(result)
         print(f"total: {result.score:g} / {result.max_score:g}")
         if result.pending_manual:
