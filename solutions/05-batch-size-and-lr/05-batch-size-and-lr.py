@@ -432,34 +432,16 @@ def noise_scale_two_batch(g_small_sq, g_big_sq, b_small, b_big):
 #
 # Far from the minimum ($|\delta| \gg \sigma$) the noise scale is about $d + 1$; close to it,
 # it grows without bound, because the true gradient vanishes while the label noise does not.
-# The (read-only) cell below turns these formulas into code, along with a sampler of
-# per-example gradients; the tests use both.
+# `lrcourse/noise.py` turns these formulas into code (`regression_noise`, printed below;
+# `expected_sq_norm`, the expected squared norm of a minibatch gradient), along with a
+# sampler of per-example gradients (`regression_grads`); the tests use them.
 
 # %% nbgrader={"grade_id": "regression_problem", "locked": true}
-def regression_noise(d, dist, sigma):
-    """Exact |G|^2, tr(Sigma) and B_simple of least squares with x ~ N(0, I_d) and label noise
-    sigma, at weights a distance `dist` from the optimum."""
-    g_sq = dist**2
-    trace = d * (dist**2 + sigma**2) + dist**2
-    return g_sq, trace, trace / g_sq
+import inspect
 
+from lrcourse.noise import expected_sq_norm, regression_grads, regression_noise
 
-def expected_sq_norm(batch, d, dist, sigma):
-    """E|g_B|^2 = |G|^2 + tr(Sigma) / B for a minibatch of `batch` independent examples."""
-    g_sq, trace, _ = regression_noise(d, dist, sigma)
-    return g_sq + trace / batch
-
-
-def regression_grads(n, d, dist, sigma, seed):
-    """n per-example gradients (an n x d array) of the least-squares problem, at weights a
-    distance `dist` from the optimum along the first axis."""
-    rng = np.random.default_rng(seed)
-    delta = np.zeros(d)
-    delta[0] = dist
-    x = rng.standard_normal((n, d))
-    noise = sigma * rng.standard_normal(n)
-    return x * (x @ delta - noise)[:, None]
-
+print(inspect.getsource(regression_noise))
 
 # %% nbgrader={"grade_id": "test_noise_scale_two_batch", "grade": true, "points": 2}
 from lrcourse.checks import call, code, run_tests
@@ -477,11 +459,12 @@ tests = [
                          "from the noise"),
 ]
 ### BEGIN HIDDEN TESTS
+from lrcourse.noise import regression_noise
+
+
 def exact_b_simple(d, dist, sigma):
-    """B_simple of the least-squares problem (the formula of regression_noise)."""
-    g_sq = dist**2
-    trace = d * (dist**2 + sigma**2) + dist**2
-    return trace / g_sq
+    """B_simple of the least-squares problem."""
+    return regression_noise(d, dist, sigma)[2]
 
 
 # |G|^2 = 0.5, tr(Sigma) = 3: E|g_3|^2 = 1.5, E|g_50|^2 = 0.56
@@ -569,11 +552,12 @@ tests = [
                                "squared norm of the mean row")),
 ]
 ### BEGIN HIDDEN TESTS
+from lrcourse.noise import regression_noise
+
+
 def exact_b_simple(d, dist, sigma):
-    """B_simple of the least-squares problem (the formula of regression_noise)."""
-    g_sq = dist**2
-    trace = d * (dist**2 + sigma**2) + dist**2
-    return trace / g_sq
+    """B_simple of the least-squares problem."""
+    return regression_noise(d, dist, sigma)[2]
 
 
 rows = [[0.0, 1.0], [2.0, -1.0], [4.0, 3.0]]  # mean (2, 1): |mean|^2 = 5; squared norms 1, 5, 25: average 31/3
