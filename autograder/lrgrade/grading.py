@@ -192,9 +192,11 @@ class ClassGrader:
         self.submissions, self.out = Path(submissions).resolve(), Path(out).resolve()
         self.sources, self.all_assignments = sources, all_assignments
         self.settings, self.jobs, self.log = settings, max(1, jobs), log
-        # The key of a result: the tests, the settings, and the grader's own code (a new
-        # guard or config regrades everyone).
-        grader_code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))) + CONFIG.read_bytes()
+        # The key of a result: the tests, the settings, and the grader's own code, with the
+        # lrcourse modules that judge results (a new verdict rule or config regrades everyone).
+        import lrcourse
+        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(Path(lrcourse.__file__).parent.glob("*.py"))
+        grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
         self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()
 
