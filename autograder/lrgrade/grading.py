@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import queue
@@ -194,8 +195,8 @@ class ClassGrader:
         self.settings, self.jobs, self.log = settings, max(1, jobs), log
         # The key of a result: the tests, the settings, and the grader's own code, with the
         # lrcourse modules that judge results (a new verdict rule or config regrades everyone).
-        import lrcourse
-        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(Path(lrcourse.__file__).parent.glob("*.py"))
+        lrcourse_dir = Path(next(iter(importlib.util.find_spec("lrcourse").submodule_search_locations)))
+        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(lrcourse_dir.glob("*.py"))
         grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
         self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()
