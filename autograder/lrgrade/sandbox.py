@@ -126,7 +126,6 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path
     # bwrap creates the folders above a mount point as it finds them (e.g. /root 0700,
     # which the sandbox user could not enter): create them first, open to all.
     parents = {p for path in read_only | {EXEC, rundir, cwd} for p in Path(path).parents if p != Path("/")}
-    parents -= {p for p in parents if Path("/tmp") in p.parents}  # created by the mounts themselves
     for parent in sorted(parents - {Path("/tmp")}, key=lambda p: len(p.parts)):
         args += ["--perms", "0755", "--dir", str(parent)]
     for path in sorted(read_only):
