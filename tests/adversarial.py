@@ -90,7 +90,8 @@ SOLUTION_CELLS = {
                      "            publish_display_data({'text/x-lrgrade-results': json.dumps([{'value': 0.8}] * 6)})\n"
                      "        time.sleep(0.001)\n"
                      "threading.Thread(target=_race, daemon=True).start()\n" + WRONG,
-    # looks for the instructor's notebook (hidden tests) in every folder it can read, and prints it
+    # looks for the instructor's notebook (this assignment's hidden tests) in every folder it
+    # can read, and prints it
     "reads-files": "import os\nfound = []\n"
                    "for top in ('.', '..', '../..', '../../..', '/tmp', os.path.expanduser('~')):\n"
                    "    for base, dirs, files in os.walk(top):\n"
@@ -98,8 +99,8 @@ SOLUTION_CELLS = {
                    "            if name.endswith(('.ipynb', '.py', '.db')):\n"
                    "                try:\n                    text = open(os.path.join(base, name), errors='replace').read()\n"
                    "                except OSError:\n                    continue\n"
-                   "                if 'HIDDEN' in text or 'sgd_update' in text:\n"
-                   "                    found.append(os.path.join(base, name))\n                    print(text[:20000])\n"
+                   "                if 'BEGIN HIDDEN TESTS' in text and 'sgd_update' in text:\n"
+                   "                    found.append(os.path.join(base, name))\n                    print(text[:2000])\n"
                    "print('FOUND', found)\n" + WRONG,
     # active content in outputs
     "active-content": "from IPython.display import HTML, Javascript, display, Markdown, SVG\n"
