@@ -99,7 +99,7 @@ SOLUTION_CELLS = {
                    "            if name.endswith(('.ipynb', '.py', '.db')):\n"
                    "                try:\n                    text = open(os.path.join(base, name), errors='replace').read()\n"
                    "                except OSError:\n                    continue\n"
-                   "                if 'BEGIN HIDDEN TESTS' in text and 'sgd_update' in text:\n"
+                   "                if 'BEGIN ' + 'HIDDEN TESTS' in text and 'sgd_update' in text:\n"
                    "                    found.append(os.path.join(base, name))\n                    print(text[:2000])\n"
                    "print('FOUND', found)\n" + WRONG,
     # active content in outputs
