@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import queue
@@ -43,7 +42,7 @@ from . import scan
 from .nbgrader_course import NbgraderCourse, NotebookResult, _last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT
-from .sandbox import UID_BASE, Limits, kill_user
+from .sandbox import UID_BASE, Limits, kill_user, package_dir
 
 RESULT_VERSION = 2
 
@@ -195,8 +194,7 @@ class ClassGrader:
         self.settings, self.jobs, self.log = settings, max(1, jobs), log
         # The key of a result: the tests, the settings, and the grader's own code, with the
         # lrcourse modules that judge results (a new verdict rule or config regrades everyone).
-        lrcourse_dir = Path(next(iter(importlib.util.find_spec("lrcourse").submodule_search_locations)))
-        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(lrcourse_dir.glob("*.py"))
+        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(package_dir("lrcourse").glob("*.py"))
         grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
         self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()

@@ -92,7 +92,8 @@ def bwrap_problem() -> str:
     return ""
 
 
-def _package_dir(name: str) -> Path:
+def package_dir(name: str) -> Path:
+    """The folder of an importable package, found without importing it."""
     spec = importlib.util.find_spec(name)
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
@@ -122,7 +123,7 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU grading machine keeps its GPU
         args += ["--dev-bind-try", str(dev), str(dev)]
     read_only = {Path(sys.base_prefix).resolve(), Path(sys.prefix), Path(sys.prefix).resolve(),
-                 _package_dir("lrcourse"), Path(data_dir()).resolve()}
+                 package_dir("lrcourse"), Path(data_dir()).resolve()}
     # bwrap creates the folders above a mount point as it finds them (e.g. /root 0700,
     # which the sandbox user could not enter): create them first, open to all.
     parents = {p for path in read_only | {EXEC, rundir, cwd} for p in Path(path).parents if p != Path("/")}
