@@ -132,10 +132,12 @@ def test_load_digits_split_and_standardisation(digits):
     mean = digits.x_train.mean(0)
     std = digits.x_train.std(0, unbiased=False)
     assert mean.abs().max() < 1e-4
-    varying = std > 0
-    assert varying.sum() >= 60  # only a few border pixels are constant
-    assert torch.allclose(std[varying], torch.ones_like(std[varying]), atol=1e-3)
-    assert (digits.x_train[:, ~varying] == 0).all()
+    spread = std > 0.99  # pixels whose raw spread is above the floor end with unit std
+    assert spread.sum() >= 45, "most pixels vary by more than one grey level (49 of 64 do)"
+    assert torch.allclose(std[spread], torch.ones_like(std[spread]), atol=1e-3)
+    assert (std[~spread] < 1).all(), "near-blank pixels are divided by the floor, not their own spread"
+    # The floor keeps stray strokes in near-blank pixels from becoming huge outliers.
+    assert digits.x_train.abs().max() < 15 and digits.x_val.abs().max() < 15
 
 
 def test_load_digits_same_split_every_call(digits):
