@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+import time
 
 import numpy as np
 import torch
@@ -60,3 +62,71 @@ def quick_mode() -> bool:
     if forced is not None:
         return forced.strip().lower() not in ("", "0", "false", "no")
     return bool(os.environ.get("NBGRADER_EXECUTION")) or os.environ.get("CI", "").lower() == "true"
+
+
+def in_notebook() -> bool:
+    """True in a Jupyter kernel that a person is watching (not under nbgrader)."""
+    return "ipykernel" in sys.modules and not os.environ.get("NBGRADER_EXECUTION")
+
+
+class Progress:
+    """A one-line text progress display, updated in place while a run trains.
+
+    It is plain text in a display handle, not a widget: a saved and reopened notebook
+    shows nothing where it was (``close`` empties it), never "model not found". Use it as
+    a context manager, so a run that stops early (a divergence, an error) still closes it.
+    """
+
+    WIDTH = 24  # characters of the bar
+    EVERY_S = 0.25  # redraw at most this often: each redraw is a message to the browser
+
+    def __init__(self, total: int, desc: str):
+        from IPython.display import display
+
+        self.total, self.desc, self.n = max(int(total), 1), desc, 0
+        self.start = self.last = time.perf_counter()
+        # None outside IPython (a script asked for progress): then it shows nothing
+        self.handle = display({"text/plain": self._line()}, raw=True, display_id=True)
+
+    def _line(self) -> str:
+        done = round(self.WIDTH * self.n / self.total)
+        return f"{self.desc}: [{'#' * done}{'.' * (self.WIDTH - done)}] {self.n}/{self.total}"
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if self.handle is not None and now - self.last >= self.EVERY_S:
+            self.last = now
+            self.handle.update({"text/plain": self._line()}, raw=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def progress(total: int, desc: str, enabled: bool | None = None):
+    """A :class:`Progress` line in a watched notebook (or when ``enabled``), else a no-op."""
+    if enabled is None:
+        enabled = in_notebook()
+    return Progress(total, desc) if enabled else _NoProgress()

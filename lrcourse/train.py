@@ -3,8 +3,6 @@ the loss and the learning rate of every update."""
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -13,7 +11,7 @@ import torch.nn.functional as F
 
 from .data import DigitsData, load_digits
 from .models import DigitsMLP
-from .runtime import pick_device, seed_everything
+from .runtime import pick_device, progress as progress_line, seed_everything
 
 Schedule = Callable[[int], float]
 
@@ -35,20 +33,6 @@ class History:
             return math.inf
         tail = self.loss[-window:]
         return sum(tail) / len(tail)
-
-
-def _in_notebook() -> bool:
-    return "ipykernel" in sys.modules and not os.environ.get("NBGRADER_EXECUTION")
-
-
-def _progress(total: int, enabled: bool | None, desc: str):
-    if enabled is None:
-        enabled = _in_notebook()
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)
 
 
 def _as_schedule(lr: float | Schedule) -> Schedule:
@@ -141,29 +125,26 @@ def run_updates(
     NaN, else step the optimizer; every ``eval_every`` updates and after the last, record
     ``evaluate_fn()``."""
     history = History()
-    bar = _progress(total_steps, progress, desc=f"lr={schedule(0):.3g}")
-    for step in range(total_steps):
-        step_lr = float(schedule(step))
-        for group in opt.param_groups:
-            group["lr"] = step_lr
-        loss = batch_loss(step)
-        loss_value = loss.item()
-        history.lr.append(step_lr)
-        history.loss.append(loss_value)
-        if not math.isfinite(loss_value):
-            history.diverged = True
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    with progress_line(total_steps, f"lr={schedule(0):.3g}", progress) as bar:
+        for step in range(total_steps):
+            step_lr = float(schedule(step))
+            for group in opt.param_groups:
+                group["lr"] = step_lr
+            loss = batch_loss(step)
+            loss_value = loss.item()
+            history.lr.append(step_lr)
+            history.loss.append(loss_value)
+            if not math.isfinite(loss_value):
+                history.diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
-        if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
-            history.val_steps.append(step + 1)
-            history.val_loss.append(evaluate_fn())
-        if bar is not None:
+            if eval_every and ((step + 1) % eval_every == 0 or step + 1 == total_steps):
+                history.val_steps.append(step + 1)
+                history.val_loss.append(evaluate_fn())
             bar.update(1)
-    if bar is not None:
-        bar.close()
     return history
 
 

