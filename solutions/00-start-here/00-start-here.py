@@ -67,20 +67,24 @@ if lrcourse.quick_mode():
 # %% [markdown]
 # ## A one-point warm-up
 #
-# Every method in this course is a variation of one line. Gradient descent moves the
-# parameters $w$ a small step against the gradient $g = \nabla L(w)$ of the loss:
+# Every method in this course is a variation of one idea. Training changes the parameters
+# $w$ of a model to make a loss $L(w)$ smaller, one small update at a time. At the current
+# parameters, the gradient $g = \nabla L(w)$ points in the direction in which the loss
+# *rises* fastest, and its size says how steep the rise is. So to make the loss smaller,
+# gradient descent moves every parameter in the opposite direction to its gradient, by a
+# step proportional to the gradient: the constant of proportionality is the **learning
+# rate** $\eta_t$ of update $t$. A parameter whose gradient is large moves a lot, one
+# whose gradient is zero does not move, and the sign of the gradient decides which way it
+# goes. A *schedule* is nothing more than the rule that picks $\eta_t$ for each $t$.
 #
-# $$ w_{t+1} = w_t - \eta_t \, g_t $$
-#
-# where $\eta_t$ is the **learning rate** used by update $t$. A *schedule* is nothing more
-# than the rule that picks $\eta_t$ for each $t$.
-#
-# **Exercise.** Write `sgd_update(w, grad, lr)` that returns the new parameters. It must work
-# for plain floats and for NumPy arrays, and must not modify `w` in place.
+# **Exercise (1 point).** Write `sgd_update(w, grad, lr)`: one update of gradient descent
+# as just described, from the parameters `w`, their gradient `grad` and the learning rate
+# `lr`. Return the new parameters. It must work for plain floats and for NumPy arrays, and
+# must not modify `w` in place.
 
 # %% nbgrader={"grade_id": "sgd_update", "solution": true}
 def sgd_update(w, grad, lr):
-    """One step of gradient descent: return w - lr * grad (a new value, w is unchanged)."""
+    """One step of gradient descent from w, with gradient grad and learning rate lr (w is unchanged)."""
     ### BEGIN SOLUTION
     return w - lr * grad
     ### END SOLUTION
@@ -91,8 +95,10 @@ import numpy as np
 from lrcourse.checks import call, code, run_tests
 
 tests = [
-    call("sgd_update", 1.0, 2.0, 0.1).expect(0.8, hint="the step goes against the gradient: w - lr * grad"),
-    call("sgd_update", np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.2).expect([0.9, -1.1]),
+    call("sgd_update", 1.0, 2.0, 0.1).expect(
+        0.8, hint="a positive gradient means the loss rises as w grows, so w must get smaller, by lr times the gradient"),
+    call("sgd_update", np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.2).expect(
+        [0.9, -1.1], hint="every entry moves against its own gradient entry, by the same learning rate"),
     code("w = np.array([1.0, -1.0])\nsgd_update(w, np.array([0.5, 0.5]), 0.2)\nw",
          "w after sgd_update(w, np.array([0.5, 0.5]), 0.2)").expect(
         [1.0, -1.0], hint="sgd_update changed w in place; return a new array instead"),
@@ -107,6 +113,12 @@ tests += [
 run_tests(tests, globals())
 
 # %% [markdown]
+# In symbols, the update you just wrote is
+#
+# $$ w_{t+1} = w_t - \eta_t \, g_t , $$
+#
+# the line every later notebook starts from.
+#
 # Run the test cell. If it printed nothing, you have your first point. Now save the
 # notebook and try `bin/check` on it from a terminal to see what a graded report looks like.
 #
