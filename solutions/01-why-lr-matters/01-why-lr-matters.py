@@ -9,11 +9,12 @@
 # **You will**
 # 1. derive what gradient descent does on a quadratic, and find the largest stable step;
 # 2. see why one learning rate cannot be fast in every direction at once (the condition number);
-# 3. find the stable limit when momentum is added, and check it with `torch.optim.SGD`;
+# 3. find the stable limit when momentum is added, by bisection on a 2x2 matrix, and check
+#    it against the algebra and against `torch.optim.SGD`;
 # 4. sweep the learning rate of a small network and recognise the same three regimes.
 #
 # Exercises: `gd_trajectory` (2 points), `max_stable_lr` (1), `best_constant_lr` (2),
-# `max_stable_lr_momentum` (1).
+# `momentum_matrix` (1), `max_stable_lr_momentum` (2).
 
 # %% nbgrader={"grade_id": "setup", "locked": true}
 import math
@@ -235,35 +236,27 @@ run_tests(tests, globals())
 # $$ \rho(\eta) = \max_i\, |1 - \eta\lambda_i| = \max\big(|1 - \eta\lambda_{\min}|,\; |1 - \eta\lambda_{\max}|\big) $$
 #
 # (as a function of $\lambda$, $|1-\eta\lambda|$ is V-shaped, so its largest value over the
-# curvatures sits at one of the two ends). Two forces pull against each other. The flattest
-# direction wants a *large* step: $1 - \eta\lambda_{\min}$ shrinks as $\eta$ grows. The
-# sharpest direction wants a *small* one: once $\eta > 1/\lambda_{\max}$ it overshoots, and
-# $|1 - \eta\lambda_{\max}| = \eta\lambda_{\max} - 1$ grows with $\eta$. The best compromise
-# is where the two are equal:
+# curvatures sits at one of the two ends). Two forces pull against each other as $\eta$ grows:
 #
-# $$ 1 - \eta\lambda_{\min} = \eta\lambda_{\max} - 1
-# \quad\Longrightarrow\quad
-# \eta^\star = \frac{2}{\lambda_{\min} + \lambda_{\max}} . $$
+# * the **flattest** direction wants a *large* step: its factor $1 - \eta\lambda_{\min}$
+#   shrinks as $\eta$ grows;
+# * the **sharpest** direction wants a *small* one: once $\eta > 1/\lambda_{\max}$ it
+#   overshoots, and the size of its factor, $\eta\lambda_{\max} - 1$, grows with $\eta$.
 #
-# At $\eta^\star$ both ends shrink by the same factor
+# One term falls with $\eta$ and the other rises, so their maximum $\rho(\eta)$ is smallest
+# where the two are **equal**: a smaller $\eta$ leaves the flattest direction slower, a
+# larger one makes the sharpest direction slower. The best constant learning rate
+# $\eta^\star$ equalises the two ends.
 #
-# $$ \rho^\star = 1 - \eta^\star\lambda_{\min} = \frac{\lambda_{\max} - \lambda_{\min}}{\lambda_{\max} + \lambda_{\min}}
-# = \frac{\kappa - 1}{\kappa + 1}, \qquad \kappa = \frac{\lambda_{\max}}{\lambda_{\min}} , $$
-#
-# where $\kappa$ is the **condition number**. For large $\kappa$, $\rho^\star \approx 1 - 2/\kappa$,
-# so one factor of $e$ takes about $\kappa/2$ steps *even with the best constant learning
-# rate*. A valley 1,000 times sharper across than along needs about 500 steps per factor of
-# $e$, and no choice of a single constant $\eta$ can do better: the learning rate has to be
-# small for the sharp directions, which leaves it too small for the flat ones. Note also that
-# $\eta^\star = \frac{\kappa}{\kappa+1}\cdot\frac{2}{\lambda_{\max}}$: for an ill-conditioned
-# problem the best learning rate sits just below the blow-up limit.
-#
-# **Exercise (2 points).** Write `best_constant_lr(lambdas)` that returns
-# $\eta^\star = 2/(\lambda_{\min} + \lambda_{\max})$ for the curvatures in `lambdas`.
+# **Exercise (2 points).** Solve "the flattest and the sharpest direction shrink by the same
+# factor" for $\eta$, and write `best_constant_lr(lambdas)`, which returns that $\eta^\star$
+# for the curvatures in `lambdas` (a list, tuple or NumPy array of positive numbers, in any
+# order). Only the two ends matter. Check your answer with one curvature: there the best
+# step lands on the minimum at once.
 
 # %% nbgrader={"grade_id": "best_constant_lr", "solution": true}
 def best_constant_lr(lambdas):
-    """The constant LR 2 / (lam_min + lam_max) that makes the slowest direction as fast as possible."""
+    """The constant LR at which the flattest and the sharpest direction shrink by the same factor."""
     ### BEGIN SOLUTION
     lambdas = np.asarray(lambdas, dtype=np.float64)
     return 2.0 / float(lambdas.min() + lambdas.max())
@@ -276,9 +269,10 @@ from lrcourse.checks import assert_close, call, run_tests
 
 tests = [
     call("best_constant_lr", [1.0, 3.0]).expect(
-        0.5, hint="balance the flattest and the sharpest direction: 2 / (lam_min + lam_max)"),
+        0.5, hint="at the answer, 1 - lr * lam_min (the flattest factor) equals lr * lam_max - 1 (the sharpest one's "
+                  "size): here 1 - lr = 3 * lr - 1"),
     call("best_constant_lr", [2.0]).expect(
-        0.5, hint="with one direction the best step lands on the minimum at once: 1 / lam"),
+        0.5, hint="with one direction the best step lands on the minimum at once: its factor 1 - lr * lam is 0"),
 ]
 ### BEGIN HIDDEN TESTS
 def balances_the_rates(lams):
@@ -306,6 +300,23 @@ tests += [
 run_tests(tests, globals())
 
 # %% [markdown]
+# Solving $1 - \eta\lambda_{\min} = \eta\lambda_{\max} - 1$ gives
+#
+# $$ \eta^\star = \frac{2}{\lambda_{\min} + \lambda_{\max}} , $$
+#
+# and at $\eta^\star$ both ends shrink by the same factor
+#
+# $$ \rho^\star = 1 - \eta^\star\lambda_{\min} = \frac{\lambda_{\max} - \lambda_{\min}}{\lambda_{\max} + \lambda_{\min}}
+# = \frac{\kappa - 1}{\kappa + 1}, \qquad \kappa = \frac{\lambda_{\max}}{\lambda_{\min}} , $$
+#
+# where $\kappa$ is the **condition number**. For large $\kappa$, $\rho^\star \approx 1 - 2/\kappa$,
+# so one factor of $e$ takes about $\kappa/2$ steps *even with the best constant learning
+# rate*. A valley 1,000 times sharper across than along needs about 500 steps per factor of
+# $e$, and no choice of a single constant $\eta$ can do better: the learning rate has to be
+# small for the sharp directions, which leaves it too small for the flat ones. Note also that
+# $\eta^\star = \frac{\kappa}{\kappa+1}\cdot\frac{2}{\lambda_{\max}}$: for an ill-conditioned
+# problem the best learning rate sits just below the blow-up limit.
+#
 # The cell below checks the derivation numerically. On the left, the worst factor $\rho(\eta)$
 # for curvatures $\{1, 10\}$: a V whose bottom is at your $\eta^\star$. On the right, the
 # distance to the minimum when each problem is run with its own best learning rate, using your
@@ -351,14 +362,155 @@ fig.tight_layout()
 #
 # $$ v_{t+1} = \beta v_t + f'(x_t), \qquad x_{t+1} = x_t - \eta\, v_{t+1} . $$
 #
-# On the parabola $f'(x) = \lambda x$, so the pair $(x_t, v_t)$ evolves by a fixed linear map:
+# With momentum, one number no longer describes the state of the run: the next step depends
+# on where $x_t$ is *and* on the velocity $v_t$ it carries. On the parabola, $f'(x) = \lambda x$,
+# both update rules are linear in the pair $(x_t, v_t)$, so one update multiplies that pair
+# by a fixed $2 \times 2$ matrix $M$:
 #
-# $$ \begin{pmatrix} x_{t+1} \\ v_{t+1} \end{pmatrix}
-#  = \underbrace{\begin{pmatrix} 1 - \eta\lambda & -\eta\beta \\ \lambda & \beta \end{pmatrix}}_{M}
-#    \begin{pmatrix} x_t \\ v_t \end{pmatrix} . $$
+# $$ \begin{pmatrix} x_{t+1} \\ v_{t+1} \end{pmatrix} = M \begin{pmatrix} x_t \\ v_t \end{pmatrix},
+# \qquad \begin{pmatrix} x_t \\ v_t \end{pmatrix} = M^t \begin{pmatrix} x_0 \\ v_0 \end{pmatrix} . $$
 #
-# Just like the single factor $r$ before, $M^t$ goes to zero exactly when both eigenvalues
-# $z$ of $M$ have $|z| < 1$. They solve $\det(M - zI) = 0$:
+# $M$ plays the part of the factor $r$ of plain gradient descent. Its entries follow from the
+# two update rules: write $v_{t+1}$ in terms of $x_t$ and $v_t$ (that is the second row),
+# then put it into the rule for $x_{t+1}$ (the first row). With $\beta = 0$ you should get
+# back $x_{t+1} = (1 - \eta\lambda)\,x_t$.
+#
+# **Exercise (1 point).** Write `momentum_matrix(lam, beta, lr)`, which returns $M$ as a
+# $2 \times 2$ NumPy array of floats, acting on the column $(x_t, v_t)$: row 0 gives
+# $x_{t+1}$, row 1 gives $v_{t+1}$.
+
+# %% nbgrader={"grade_id": "momentum_matrix", "solution": true}
+def momentum_matrix(lam, beta, lr):
+    """The 2x2 matrix M with (x_{t+1}, v_{t+1}) = M @ (x_t, v_t) for heavy-ball momentum on lam * x**2 / 2."""
+    ### BEGIN SOLUTION
+    # v_{t+1} = lam * x_t + beta * v_t;  x_{t+1} = x_t - lr * v_{t+1} = (1 - lr * lam) x_t - lr * beta * v_t
+    return np.array([[1.0 - lr * lam, -lr * beta],
+                     [lam, beta]], dtype=np.float64)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade_id": "test_momentum_matrix", "grade": true, "points": 1}
+import numpy as np
+from lrcourse.checks import assert_close, call, run_tests
+
+
+def matches_the_update(lam, beta, lr):
+    """M applied to a few states (x, v) gives what one step of the two update rules gives."""
+    def check(m):
+        m = np.asarray(m, dtype=np.float64)
+        assert_close(m.shape, (2, 2), f"the shape of momentum_matrix({lam}, {beta}, {lr})")
+        for x, v in [(1.0, 0.0), (0.0, 1.0), (0.5, -2.0)]:
+            v_next = beta * v + lam * x
+            x_next = x - lr * v_next
+            assert_close(m @ np.array([x, v]), [x_next, v_next],
+                         f"momentum_matrix({lam}, {beta}, {lr}) @ (x, v) for (x, v) = ({x}, {v})",
+                         hint="compute v_{t+1} = beta * v_t + lam * x_t first, then x_{t+1} = x_t - lr * v_{t+1}: "
+                              "the coefficient of x_t in each is the first column, of v_t the second")
+    return check
+
+
+tests = [
+    call("momentum_matrix", 4.0, 0.0, 0.1).expect(
+        [[0.6, 0.0], [4.0, 0.0]],
+        hint="with beta = 0, x_{t+1} = (1 - lr * lam) x_t as in section 1, and v_{t+1} is the gradient lam * x_t"),
+    call("momentum_matrix", 2.0, 0.5, 0.1).check(matches_the_update(2.0, 0.5, 0.1)),
+]
+### BEGIN HIDDEN TESTS
+tests += [
+    call("momentum_matrix", 4.0, 0.9, 0.3).check(matches_the_update(4.0, 0.9, 0.3)),
+    call("momentum_matrix", 0.5, 0.99, 2.0).expect(
+        [[0.0, -1.98], [0.5, 0.99]], hint="the velocity from v_t reaches x_{t+1} through -lr * beta"),
+    call("momentum_matrix", 3, 0, 1).expect([[-2.0, 0.0], [3.0, 0.0]], hint="integer arguments"),
+]
+### END HIDDEN TESTS
+run_tests(tests, globals())
+
+# %% [markdown]
+# As with $r$, the run converges when $M^t$ shrinks to zero, and that happens exactly when
+# both eigenvalues $z$ of $M$ have $|z| < 1$. The largest $|z|$ is the **spectral radius**
+# of $M$, `np.abs(np.linalg.eigvals(M)).max()`: it is the factor by which the distance to the
+# minimum shrinks per step in the long run, just as $|1 - \eta\lambda|$ was without momentum.
+#
+# So there is a largest stable learning rate again, and this time we find it by experiment
+# on $M$ rather than by algebra. Tiny steps are stable (the spectral radius is just below 1)
+# and huge ones blow up; the stable learning rates form one interval $0 < \eta < \eta_{\max}$
+# (we check that after the exercise). **Bisection** finds the end of an interval like that:
+# keep a learning rate `lo` known to be stable (or 0) and one `hi` known to be unstable,
+# look at their midpoint, and replace whichever end has the same verdict. Every look halves
+# the interval, so 50 looks pin the limit down to about $10^{-15}$ of `hi`.
+#
+# **Exercise (2 points).** Write `max_stable_lr_momentum(lam, beta)`, which returns the
+# largest stable learning rate of heavy-ball momentum on $\frac{1}{2}\lambda x^2$: the
+# boundary where the spectral radius of your `momentum_matrix(lam, beta, lr)` reaches 1,
+# found by bisection, to a relative accuracy of $10^{-9}$ or better. You need an unstable
+# `hi` to start from: try a guess and double it until it is unstable. Make it work for any
+# $\lambda > 0$, from $10^{-3}$ to $10^{3}$, and $0 \le \beta < 1$.
+
+# %% nbgrader={"grade_id": "max_stable_lr_momentum", "solution": true}
+def max_stable_lr_momentum(lam, beta):
+    """Largest stable LR of SGD with heavy-ball momentum beta on f(x) = lam * x**2 / 2, by bisection."""
+    ### BEGIN SOLUTION
+    def stable(lr):
+        radius = np.abs(np.linalg.eigvals(momentum_matrix(lam, beta, lr))).max()
+        return radius < 1.0  # no-mutate: a radius of exactly 1 sits on the limit itself, either side finds it
+
+    lo, hi = 0.0, 1.0 / lam  # no-mutate: any positive first guess works, the loop below doubles it
+    while stable(hi):
+        lo, hi = hi, 2.0 * hi  # no-mutate: growing by 2 or by 4, the bracket still holds the limit
+    while hi - lo > 1e-12 * hi:  # no-mutate: any accuracy well below the tests' 1e-9 will do
+        mid = 0.5 * (lo + hi)
+        if stable(mid):
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade_id": "test_max_stable_lr_momentum", "grade": true, "points": 2}
+import numpy as np
+from lrcourse.checks import assert_true, call, run_tests
+
+
+def brackets_the_limit(lam, beta):
+    """Just below the answer the run is stable, just above it is not (measured on the true M)."""
+    def radius(lr):
+        m = np.array([[1.0 - lr * lam, -lr * beta], [lam, beta]])
+        return float(np.abs(np.linalg.eigvals(m)).max())
+
+    def check(lr_max):
+        lr_max = float(lr_max)
+        below, above = radius(lr_max * (1 - 1e-6)), radius(lr_max * (1 + 1e-6))
+        assert_true(below < 1.0 < above,
+                    f"max_stable_lr_momentum({lam}, {beta}) returned {lr_max:.6g}, but the spectral radius is "
+                    f"{below:.9f} just below it and {above:.9f} just above it: the limit is where it crosses 1. "
+                    "Hint: bisect while keeping lo stable and hi unstable")
+    return check
+
+
+tests = [
+    call("max_stable_lr_momentum", 4.0, 0.0).expect(
+        0.5, rtol=1e-8, hint="with beta = 0 this is plain gradient descent: your bisection must find section 1's 2 / lam"),
+    call("max_stable_lr_momentum", 4.0, 0.9).check(brackets_the_limit(4.0, 0.9)),
+]
+### BEGIN HIDDEN TESTS
+tests += [
+    call("max_stable_lr_momentum", 2.5, 0.5).expect(1.2, rtol=1e-8, hint="the closed form is 2 * (1 + beta) / lam"),
+    call("max_stable_lr_momentum", 10.0, 0.99).expect(0.398, rtol=1e-8, hint="the closed form is 2 * (1 + beta) / lam"),
+    call("max_stable_lr_momentum", 0.8, 0.0).expect(
+        2.5, rtol=1e-8, hint="beta = 0 must give the plain gradient descent limit 2 / lam"),
+    call("max_stable_lr_momentum", 1000.0, 0.9).expect(
+        0.0038, rtol=1e-8, hint="a sharp curvature: the limit is small, so the accuracy must be relative, not absolute"),
+    call("max_stable_lr_momentum", 0.001, 0.9).expect(
+        3800.0, rtol=1e-8, hint="a flat curvature: the limit is large, so keep doubling hi until it is unstable"),
+    call("max_stable_lr_momentum", 7.0, 0.6).check(brackets_the_limit(7.0, 0.6)),
+]
+### END HIDDEN TESTS
+run_tests(tests, globals())
+
+# %% [markdown]
+# Your bisection found the limit; algebra explains it. The eigenvalues of $M$ solve
+# $\det(M - zI) = 0$:
 #
 # $$ p(z) = z^2 - (1 + \beta - \eta\lambda)\, z + \beta = 0 . $$
 #
@@ -372,38 +524,17 @@ fig.tight_layout()
 #
 # $$ 0 < \eta < \frac{2(1 + \beta)}{\lambda} , $$
 #
-# which is $2/\lambda$ again when $\beta = 0$. Momentum raises the limit on $\eta$ by a factor
-# $1 + \beta$, less than 2, although on a long gentle slope it moves $1/(1-\beta)$ times
-# further per step (10 times for $\beta = 0.9$) than plain gradient descent with the same $\eta$.
-#
-# **Exercise (1 point).** Write `max_stable_lr_momentum(lam, beta)` that returns
-# $2(1+\beta)/\lambda$.
+# which is $2/\lambda$ again when $\beta = 0$; and the stable learning rates are indeed one
+# interval, as the bisection assumed. The cell below compares your bisection with this
+# closed form. Momentum raises the limit on $\eta$ by a factor $1 + \beta$, less than 2,
+# although on a long gentle slope it moves $1/(1-\beta)$ times further per step (10 times
+# for $\beta = 0.9$) than plain gradient descent with the same $\eta$.
 
-# %% nbgrader={"grade_id": "max_stable_lr_momentum", "solution": true}
-def max_stable_lr_momentum(lam, beta):
-    """Largest stable LR of SGD with heavy-ball momentum beta on f(x) = lam * x**2 / 2."""
-    ### BEGIN SOLUTION
-    return 2.0 * (1.0 + beta) / lam
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade_id": "test_max_stable_lr_momentum", "grade": true, "points": 1}
-from lrcourse.checks import call, run_tests
-
-tests = [
-    call("max_stable_lr_momentum", 4.0, 0.0).expect(
-        0.5, hint="without momentum it is plain gradient descent: 2 / lam"),
-    call("max_stable_lr_momentum", 4.0, 0.9).expect(0.95, hint="momentum raises the limit by a factor 1 + beta"),
-]
-### BEGIN HIDDEN TESTS
-tests += [
-    call("max_stable_lr_momentum", 2.5, 0.5).expect(1.2, hint="2 * (1 + beta) / lam"),
-    call("max_stable_lr_momentum", 10.0, 0.99).expect(0.398, hint="2 * (1 + beta) / lam"),
-    call("max_stable_lr_momentum", 0.8, 0.0).expect(
-        2.5, hint="beta = 0 must give the plain gradient descent limit 2 / lam"),
-]
-### END HIDDEN TESTS
-run_tests(tests, globals())
+# %%
+for lam_, beta_ in [(4.0, 0.0), (4.0, 0.5), (4.0, 0.9), (4.0, 0.99), (0.01, 0.9), (250.0, 0.9)]:
+    found, closed = max_stable_lr_momentum(lam_, beta_), 2 * (1 + beta_) / lam_
+    print(f"lambda = {lam_:<6g} beta = {beta_:<5g} bisection {found:.10g}   2(1 + beta)/lambda = {closed:.10g}   "
+          f"relative difference {abs(found - closed) / closed:.1e}")
 
 # %% [markdown]
 # Now let PyTorch check the algebra. The cell below runs the real `torch.optim.SGD` with
@@ -474,7 +605,7 @@ fig.tight_layout()
 # * **About right** (`1e-2`, `0.1`). The loss falls by orders of magnitude; `0.1` is the best
 #   of the sweep, fitting the training set almost perfectly.
 # * **Too large: blow-up** (`0.5`, `3.0`). The loss shoots up, as $|x_t|$ did above
-#   $2/\lambda$. At `3.0` it reaches $10^{24}$ or more within a few steps and can overflow to
+#   $2/\lambda$. At `3.0` it reaches about $10^{21}$ within a few steps and can overflow to
 #   inf or NaN; `lrcourse.train` then stops the run and sets `History.diverged`. At `0.5` the
 #   loss first falls, then spikes, then settles at about $2.30 = \ln 10$ (the dashed line on
 #   the right): the loss of a network that gives every image the same prediction. That
