@@ -292,6 +292,8 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from .widgets import drawing_error
+
     if not schedules:
         raise ValueError("schedule_explorer needs at least one schedule")
     specs = dict(specs or {})
@@ -322,7 +324,7 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
                 state["values"] = schedule_values(schedules[name], total_steps, **current)
             except Exception as err:  # noqa: BLE001 - shown to the user instead of a traceback
                 state["values"] = []
-                print(f"{name} could not be drawn: {type(err).__name__}: {err}")
+                print(drawing_error(name, err))
                 return
             fig, ax = plt.subplots(figsize=(7.5, 3.8))
             render_schedule(schedules[name], total_steps, current, ax=ax, logy=log_box.value,

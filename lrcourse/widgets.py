@@ -30,6 +30,17 @@ def _regime(factor: float) -> str:
     return "converges" if size < 0.9 else "converges slowly"
 
 
+def drawing_error(what: str, err: BaseException) -> str:
+    """What a widget shows instead of its plot when the student's function raised."""
+    if isinstance(err, NotImplementedError):
+        return (f"{what} could not be drawn: a function it calls is not written yet (it raises "
+                "NotImplementedError). Fill in the exercise above, run its cell, then move a control "
+                "here to redraw.")
+    reason = str(err) or "(no message)"
+    return (f"{what} could not be drawn: your code raised {type(err).__name__}: {reason}. Fix it, run "
+            "its cell again, then move a control here to redraw.")
+
+
 def render_quadratic(trajectory_fn: TrajectoryFn, lr: float, lam: float, x0: float, steps: int, ax=None):
     """Draw gradient descent on f(x) = lam * x**2 / 2 and return the Axes.
 
@@ -88,18 +99,22 @@ def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float 
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(7.0, 4.0))
-            render_quadratic(trajectory_fn, slider.value, lam, x0, steps, ax=ax)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
+            try:
+                render_quadratic(trajectory_fn, slider.value, lam, x0, steps, ax=ax)
+                fig.tight_layout()
+                display(fig)
+            except Exception as err:  # noqa: BLE001 - a sentence instead of a traceback and an empty plot
+                print(drawing_error("The trajectory", err))
+            finally:
+                plt.close(fig)
 
     slider.observe(draw, names="value")
     draw()
     hint = widgets.HTML(f"Drag the learning rate. The dashed line is what the derivation predicts; "
-                        f"Beyond 2/λ = {limit:g} it diverges.")
+                        f"beyond 2/λ = {limit:g} it diverges.")
     box = widgets.VBox([hint, slider, out])
     box.slider, box.output, box.redraw = slider, out, draw  # handles for tests and curious users
     return box
 
 
-__all__ = ["render_quadratic", "quadratic_explorer"]
+__all__ = ["drawing_error", "render_quadratic", "quadratic_explorer"]

@@ -246,6 +246,7 @@ def test_schedule_explorer_survives_a_broken_schedule():
 
     box = explorer.schedule_explorer({"mine": unfinished, "step": step_decay}, total_steps=50)
     assert box.last_values() == []  # nothing drawn, no exception
+    assert not plt.get_fignums(), "no empty figure is left behind"
     box.dropdown.value = "step"
     assert len(box.last_values()) == 50
 
@@ -262,3 +263,14 @@ def test_explorer_imports_without_ipywidgets():
     src = inspect.getsource(explorer)
     top = src.split("def schedule_explorer")[0]
     assert "import ipywidgets" not in top  # ipywidgets is imported lazily, inside the widget
+
+
+def test_a_drawing_error_tells_the_student_what_to_do():
+    from lrcourse.widgets import drawing_error
+
+    unfinished = drawing_error("step decay", NotImplementedError())
+    assert "not written yet" in unfinished and "run its cell" in unfinished
+    assert "NotImplementedError: " not in unfinished, "never an empty reason"
+    broken = drawing_error("cosine", ZeroDivisionError("division by zero"))
+    assert "ZeroDivisionError: division by zero" in broken and "Fix it" in broken
+    assert "(no message)" in drawing_error("cosine", ValueError())

@@ -163,6 +163,20 @@ def test_render_quadratic_large_divergence_uses_symlog():
     assert ax.get_yscale() == "symlog"
 
 
+def test_quadratic_explorer_with_an_unfinished_trajectory_leaves_no_figure():
+    pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+
+    from lrcourse.widgets import quadratic_explorer
+
+    def unfinished(x0, lam, lr, steps):
+        raise NotImplementedError()
+
+    plt.close("all")
+    quadratic_explorer(unfinished)  # shows a sentence, not a traceback over an empty plot
+    assert not plt.get_fignums()
+
+
 def test_quadratic_explorer_builds_a_widget():
     ipywidgets = pytest.importorskip("ipywidgets")
     seen = []
