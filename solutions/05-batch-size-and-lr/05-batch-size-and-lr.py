@@ -297,9 +297,9 @@ run_tests(tests, globals())
 #
 # * $\eta_{\max}$, the best learning rate with the exact gradient (an infinite batch, no
 #   noise term);
-# * $B_{\text{noise}} = \operatorname{tr}(H\Sigma) / (G^\top H G)$, how large the noise's
-#   contribution to the curvature term is compared with the gradient's, measured in
-#   examples.
+# * $B_{\text{noise}} = \operatorname{tr}(H\Sigma) / (G^\top H G)$, a batch size: the one at
+#   which the noise's part of the $\eta^2$ term, $\operatorname{tr}(H\Sigma)/B$, is as large
+#   as the gradient's part, $G^\top H G$.
 #
 # **Exercise (2 points).** Find the learning rate that minimises $\mathbb{E}[\Delta L]$ for a
 # batch of $B$ examples, and write it with $\eta_{\max}$ and $B_{\text{noise}}$ only (divide
@@ -852,22 +852,22 @@ for b in BATCHES:
           f"   square-root rule {', '.join(f'{v:.3f}' for v in r['sqrt_final'])}")
 
 # %% [markdown]
-What the runs show (measured on two CPU cores with seeds 0, 1, 2, and again with seeds 3, 4,
+# What the runs show (measured on two CPU cores with seeds 0, 1, 2, and again with seeds 3, 4,
 # 5: every statement below held for all six; quick mode, used for grading, runs a smaller
 # version of the same):
 #
 # * **Perfect scaling, then diminishing returns, then none** (top left). At the fastest
-#   learning rate of the grid, doubling the batch from 8 to 16 halves the steps to a
-#   validation loss of 0.2 (from 136 to 70 steps, and from 149 to 82, in the geometric means
-#   of the two sets of seeds). After that each doubling saves less: 8
-#   times the batch from 16 to 128 saves only about 3 times the steps, and 4 times the batch
-#   from 256 to 1,024 only 1.3-1.5 times; at 512 and 1,024 about 11 to 17 steps remain,
-#   whatever the batch. This is Shallue et al.'s picture in miniature. The curve
+#   learning rate of the grid, doubling the batch from 8 to 16 roughly halves the steps
+#   to a validation loss of 0.2 (from 136 to 70 steps, and from 149 to 82, in the geometric
+#   means of the two sets of seeds). After that each doubling saves less: 8 times the batch
+#   from 16 to 128 saves only about 3 times the steps, and 4 times the batch from 256 to
+#   1,024 only 1.3-1.5 times; at 512 and 1,024 about 11 to 17 steps remain, whatever the
+#   batch. This is Shallue et al.'s picture in miniature. The curve
 #   $S_{\min}\,(1 + B_{\text{noise}}/B)$ fits it well, with $S_{\min}$ of 13-15 steps and
 #   $B_{\text{noise}}$ between 70 and 95 depending on the seeds. That shape follows from
-#   section 3: at its best learning rate a step removes $\Delta L_{\max}/(1 + B_{\text{noise}}/B)$
-#   of the loss, so a fixed drop of the loss takes $1 + B_{\text{noise}}/B$ times the steps
-#   of an infinite batch.
+#   section 3: at its best learning rate a step removes
+#   $\Delta L_{\max}/(1 + B_{\text{noise}}/B)$ of the loss, so a fixed drop of the loss
+#   takes $1 + B_{\text{noise}}/B$ times the steps of an infinite batch.
 # * **The fastest learning rate grows linearly at first, then slower** (top right). From 8
 #   to 128, 16 times the batch, it grows 8 to 16 times (from 0.01-0.02 to 0.16); from 128 to
 #   1,024, 8 times the batch, only 2 to 4 times, closer to the square-root rule. (The grid
@@ -877,10 +877,11 @@ What the runs show (measured on two CPU cores with seeds 0, 1, 2, and again with
 #   ends at a loss of 2 or more (chance is $\ln 10 \approx 2.3$): between 8 and 16 times
 #   the linear rule's learning rate from 0.0025, that is between 0.02 and 0.04 on the
 #   rescaled axis. There the linear rule is exact. At 128 the curve already climbs before
-#   the cliff, and for larger batches the cliff slides to the left: to between 4 and 8 times at 256 and 512, and between 2 and 4 times at 1,024.
-#   The largest stable learning rate stops growing in proportion to the batch and flattens
-#   out near the limit set by the curvature (notebook 01 and section 1), which no batch size
-#   moves. The fastest learning rate, just below the cliff, follows it.
+#   the cliff, and for larger batches the cliff slides to the left: to between 4 and 8
+#   times at 256 and 512, and between 2 and 4 times at 1,024. The largest stable learning
+#   rate stops growing in proportion to the batch and flattens out near the limit set by
+#   the curvature (notebook 01 and section 1), which no batch size moves. The fastest
+#   learning rate, just below the cliff, follows it.
 # * **Held-out loss at the end of the budget** (bottom right). From 8 to 128 every batch
 #   size ends between 0.04 and 0.08 at its best learning rate; 0.07-0.09 at 256, 0.08-0.12 at
 #   512 and 0.14-0.18 at 1,024: two to three times the small batches' loss, after 19
@@ -889,10 +890,10 @@ What the runs show (measured on two CPU cores with seeds 0, 1, 2, and again with
 # * **The rules from a safe start.** From `0.0025` at $B = 8$, the linear rule nearly halves
 #   the steps to the target with each doubling up to $B = 64$ (from 600-670 to 87-96), then
 #   saves less (about 52, 33, 23 and 16 steps at 128-1,024; at 1,024 one seed in six no
-#   longer gets there), and it ends between 0.06 and 0.09 up to
-#   $B = 256$. The square-root rule falls behind from the first doubling, as section 2
-#   predicts for SGD: from $B = 128$ on it never reaches 0.2, and at 1,024 it ends at 1.8-1.9,
-#   barely below the loss it started from.
+#   longer gets there), and it ends between 0.06 and 0.09 up to $B = 256$. The square-root
+#   rule falls behind from the first doubling, as section 2 predicts for SGD: from
+#   $B = 128$ on it never reaches 0.2, and at 1,024 it ends at 1.8-1.9, barely below the
+#   loss it started from.
 #
 # Note that the linear rule from the *fastest* learning rate at $B = 8$ (the blue line in
 # the top right plot) walks over the cliff early, around $B = 64$-$128$ here: that learning
@@ -903,7 +904,7 @@ What the runs show (measured on two CPU cores with seeds 0, 1, 2, and again with
 #
 # ## 6. The gradient noise scale of the digits network
 #
-Is $B_{\text{noise}}$ of 70-95 a sensible number for this network? Let us measure
+# Is $B_{\text{noise}}$ of 70-95 a sensible number for this network? Let us measure
 # $B_{\text{simple}}$ with your `noise_scale_two_batch`, at several points of a training run
 # (batch 64, learning rate 0.02). At each point we average the squared gradient norm over 64
 # batches of 32 and 16 batches of 512, all drawn at random with replacement from the training
@@ -957,7 +958,8 @@ for seed in SEEDS:
     ax.plot(losses_, b_simple, "o-", label=f"seed {seed}")
     print(f"seed {seed}: " + ",  ".join(f"step {s}: loss {l:.2f}, B_simple {b:.0f}"
                                         for s, l, b in zip(NOISE_STEPS, losses_, b_simple)))
-ax.axhline(fit_b_noise, color="tab:green", linestyle="--", label=f"B_noise fitted to the steps in section 5 ({fit_b_noise:.0f})")
+ax.axhline(fit_b_noise, color="tab:green", linestyle="--",
+           label=f"B_noise fitted to the steps in section 5 ({fit_b_noise:.0f})")
 ax.set(xscale="log", yscale="log", xlabel="training loss (it falls from left to right)",
        ylabel="$B_{simple}$ (your two-batch estimate)", title="the gradient noise scale grows during training")
 ax.invert_xaxis()
@@ -966,8 +968,8 @@ ax.grid(True, which="major", alpha=0.3)
 fig.tight_layout()
 
 # %% [markdown]
-At initialisation $B_{\text{simple}}$ is between 62 and 71; it dips to 40-50 during the first fast
-# fall of the loss and then climbs: to 85-150 when the training loss is 0.6-0.7, to
+# At initialisation $B_{\text{simple}}$ is between 62 and 71; it dips to 40-50 during the
+# first fast fall of the loss and then climbs: to 85-150 when the training loss is 0.6-0.7, to
 # 280-650 at 0.13-0.15, and to between several hundred and several thousand at 0.04-0.05
 # (where the estimates also get noisy: $|G|^2$ is small). The $B_{\text{noise}}$ fitted to
 # the steps lies inside this range, near the values the noise scale takes while most of the
@@ -979,7 +981,7 @@ At initialisation $B_{\text{simple}}$ is between 62 and 71; it dips to 40-50 dur
 #
 # ## Summary
 #
-* **Linear rule** (SGD): $k$ steps of $\eta$ on batches of $B$ are, to first order, one step
+# * **Linear rule** (SGD): $k$ steps of $\eta$ on batches of $B$ are, to first order, one step
 #   of $k\eta$ on a batch of $kB$: same mean and same noise. It holds while the big step
 #   stays well below $1/\lambda$ and the gradient changes slowly; Goyal et al. trained
 #   ResNet-50 at batch 8k with it (and a 5-epoch warmup) at almost the error of batch 256.
@@ -994,7 +996,7 @@ At initialisation $B_{\text{simple}}$ is between 62 and 71; it dips to 40-50 dur
 #   $B_{\text{simple}} = \operatorname{tr}(\Sigma)/|G|^2$ can be estimated from two batch
 #   sizes or from per-example gradients, and it grows during training.
 # * **On the digits network** at a fixed budget of 19,200 examples: the steps to a
-#   validation loss of 0.2 halve from batch 8 to 16, fall more slowly up to 256 and hardly
+#   validation loss of 0.2 roughly halve from batch 8 to 16, fall more slowly up to 256 and hardly
 #   at all beyond, fitted by $B_{\text{noise}}$ of 70-95, a value the measured noise scale
 #   passes through early in training. The fastest learning rate grows nearly in proportion
 #   to the batch up to 128 and more slowly after that, because the cliff where training
