@@ -821,7 +821,7 @@ fig.tight_layout()
 #   located the threshold that took the sweep 13 runs per seed.
 # * **Its suggestion is safe.** A tenth of the minimum, `0.014` to `0.025`, lies inside the
 #   sweep's healthy range, more than 13 times above the last learning rate that stalled and
-#   13 to 24 times below the first that blew up, and a full run at it is healthy on every
+#   13 to 23 times below the first that blew up, and a full run at it is healthy on every
 #   seed.
 # * **It is not the best learning rate.** In 300 updates the sweep's best is `0.1`, the
 #   largest stable one, as on the parabola of notebook 01: it ends below `0.001`, the run at
