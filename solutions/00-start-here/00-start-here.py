@@ -96,7 +96,8 @@ from lrcourse.checks import call, code, run_tests
 
 tests = [
     call("sgd_update", 1.0, 2.0, 0.1).expect(
-        0.8, hint="a positive gradient means the loss rises as w grows, so w must get smaller, by lr times the gradient"),
+        0.8,
+        hint="a positive gradient means the loss rises as w grows, so w must get smaller, by lr times the gradient"),
     call("sgd_update", np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.2).expect(
         [0.9, -1.1], hint="every entry moves against its own gradient entry, by the same learning rate"),
     code("w = np.array([1.0, -1.0])\nsgd_update(w, np.array([0.5, 0.5]), 0.2)\nw",

@@ -490,7 +490,8 @@ def brackets_the_limit(lam, beta):
 
 tests = [
     call("max_stable_lr_momentum", 4.0, 0.0).expect(
-        0.5, rtol=1e-8, hint="with beta = 0 this is plain gradient descent: your bisection must find section 1's 2 / lam"),
+        0.5, rtol=1e-8,
+        hint="with beta = 0 this is plain gradient descent: your bisection must find section 1's 2 / lam"),
     call("max_stable_lr_momentum", 4.0, 0.9).check(brackets_the_limit(4.0, 0.9)),
 ]
 ### BEGIN HIDDEN TESTS
@@ -500,7 +501,8 @@ tests += [
     call("max_stable_lr_momentum", 0.8, 0.0).expect(
         2.5, rtol=1e-8, hint="beta = 0 must give the plain gradient descent limit 2 / lam"),
     call("max_stable_lr_momentum", 1000.0, 0.9).expect(
-        0.0038, rtol=1e-8, hint="a sharp curvature: the limit is small, so the accuracy must be relative, not absolute"),
+        0.0038, rtol=1e-8,
+        hint="a sharp curvature: the limit is small, so the accuracy must be relative, not absolute"),
     call("max_stable_lr_momentum", 0.001, 0.9).expect(
         3800.0, rtol=1e-8, hint="a flat curvature: the limit is large, so keep doubling hi until it is unstable"),
     call("max_stable_lr_momentum", 7.0, 0.6).check(brackets_the_limit(7.0, 0.6)),

@@ -84,8 +84,9 @@ if lrcourse.quick_mode():
 #   far above its minimum" sounds like a better test of a blow-up, but the minibatch loss of
 #   a healthy run that has fitted its training data jumps between, say, $10^{-5}$ and
 #   $10^{-3}$ from one batch to the next: up to a couple of hundred times its running
-#   minimum, further than many real blow-ups go. Section 4 measures it. The first loss is the loss of the untrained
-#   network, a stable reference that a healthy run has no reason to exceed.
+#   minimum, further than many real blow-ups go. Section 4 measures it. The first loss is
+#   the loss of the untrained network, a stable reference that a healthy run has no reason
+#   to exceed.
 # * **Why average the end of the run?** One minibatch loss is noisy; the mean of the last
 #   `window` losses is not. We use 20, as `History.final_loss` does. If the run has fewer
 #   than `window` losses, take the mean of all of them.
