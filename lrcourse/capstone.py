@@ -24,7 +24,6 @@ from .train import train
 
 BUDGET = 4_800               # training examples a design may spend: batch size x number of updates
 TARGET = 0.09                # median final validation loss to beat over the grader's seeds
-CLIP = 5.0                   # standardised pixels are clipped to [-CLIP, CLIP]
 PRACTICE_SEEDS = (0, 1, 2)   # the seeds students see; the grader's are its own
 BATCH_SIZES = (8, 1024)      # the smallest and largest batch size allowed
 OPTIMIZERS = ("sgd", "adamw")
@@ -124,12 +123,10 @@ def describe(batch_size: int, optimizer: str, lrs: list[float], budget: int = BU
               f"Did you plan the schedule for {total_steps} updates?")
 
 
-def data():
-    """The capstone's digits split, standardised pixels clipped to [-CLIP, CLIP] (cached)."""
+def data() -> DigitsData:
+    """The capstone's digits split: ``lrcourse.load_digits`` on the CPU (cached)."""
     if "data" not in _cache:
-        raw = load_digits("cpu")
-        _cache["data"] = DigitsData(raw.x_train.clamp(-CLIP, CLIP), raw.y_train,
-                                    raw.x_val.clamp(-CLIP, CLIP), raw.y_val)
+        _cache["data"] = load_digits("cpu")
     return _cache["data"]
 
 
