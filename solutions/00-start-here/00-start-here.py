@@ -10,9 +10,10 @@
 # | 02 · Constant and step schedules | step, multistep and exponential decay, checked against PyTorch |
 # | 03 · Cosine annealing | a decay that starts and ends flat; warm restarts |
 # | 04 · Warmup | linear warmup, warmup + cosine, warmup-stable-decay |
-# | 05 · Batch size and the learning rate | the linear and square-root scaling rules, and where they break |
-# | 06 · Diagnosing training | telling diverged, stalled and healthy runs apart; the LR range test |
-# | 07 · Capstone | design a schedule that reaches a target loss on a fixed budget |
+# | 05 · Schedules inside PyTorch | your schedules as `LambdaLR`s that keep each group's base LR; checkpoints that resume a schedule exactly |
+# | 06 · Batch size and the learning rate | the linear and square-root scaling rules, and where they break |
+# | 07 · Diagnosing training | telling diverged, stalled and healthy runs apart; the LR range test |
+# | 08 · Capstone | design a schedule that reaches a target loss on a fixed budget |
 #
 # Each notebook derives an idea on paper, turns it into a small function that **you** write,
 # and then shows the idea on a real model you train in seconds.
@@ -31,6 +32,12 @@
 #   does not run at grading time.
 # * Before you hand in, restart the kernel and run everything (*Kernel → Restart Kernel and
 #   Run All Cells*), so the notebook works top to bottom and not only in the order you ran it.
+# * *Run All* stops at the first cell that raises an error. In a notebook you have not
+#   finished, that is the test cell of the first exercise you have not done yet: its
+#   `NotImplementedError` (or a failed test) is an error like any other. To read and run the
+#   rest of the notebook anyway, click the cell after it and use *Run → Run Selected Cell
+#   and All Below*; the experiments further down run without your answers where they can,
+#   and say so where they cannot.
 #
 # ## Checking your work
 #
