@@ -36,8 +36,7 @@
 #   finished, that is the test cell of the first exercise you have not done yet: its
 #   `NotImplementedError` (or a failed test) is an error like any other. To read and run the
 #   rest of the notebook anyway, click the cell after it and use *Run → Run Selected Cell
-#   and All Below*; the experiments further down run without your answers where they can,
-#   and say so where they cannot.
+#   and All Below*. A later cell that uses an exercise you have not done stops it again.
 #
 # ## Checking your work
 #
