@@ -1,7 +1,7 @@
-"""The least-squares noise model of notebook 05, in one place for the notebook and its tests.
+"""The least-squares noise model of notebook 06, in one place for the notebook and its tests.
 
 For least squares with inputs ``x ~ N(0, I_d)``, label noise ``sigma`` and weights a
-distance ``dist`` from the optimum, notebook 05 derives ``|G|^2 = dist^2`` and
+distance ``dist`` from the optimum, notebook 06 derives ``|G|^2 = dist^2`` and
 ``tr(Sigma) = d (dist^2 + sigma^2) + dist^2``. The notebook shows this file's functions,
 and its tests compute their expected values with them, in the grader's own process.
 """

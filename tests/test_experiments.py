@@ -2,7 +2,7 @@
 
 The notebooks' prose says: on the digits MLP (SGD, momentum 0.9, batch 64, 300 steps) a
 learning rate of 1e-4 stalls, 1e-2 to 0.1 train, and 0.5 and above blow up (notebooks 01
-and 06); a 10x step drop makes the loss fall (02). These tests re-run those experiments
+and 07); a 10x step drop makes the loss fall (02). These tests re-run those experiments
 on five seeds and check the qualitative outcome with fixed thresholds.
 """
 import math

@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 05 · Batch size and the learning rate
+# # 06 · Batch size and the learning rate
 #
-# Every learning rate in notebooks 01-04 was tuned for one batch size. Change the batch size
+# Every learning rate in notebooks 01-05 was tuned for one batch size. Change the batch size
 # (a bigger GPU, more GPUs, a smaller model that suddenly fits more examples) and the
 # learning rate that was right is no longer right. There are two well-known rules for
 # moving it: multiply it by the same factor as the batch (the **linear** rule), or by the
@@ -1008,5 +1008,5 @@ fig.tight_layout()
 # How the best learning rate moves when the *model* grows, rather than the batch, is a
 # question of its own, for a later notebook.
 #
-# Next, **06 · Diagnosing training**: telling a diverged, a stalled and a healthy run apart
+# Next, **07 · Diagnosing training**: telling a diverged, a stalled and a healthy run apart
 # automatically, and choosing a learning rate with a range test.

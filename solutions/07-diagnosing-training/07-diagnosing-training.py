@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 06 · Diagnosing training: divergence and stalls
+# # 07 · Diagnosing training: divergence and stalls
 #
 # Notebook 01 showed that a constant learning rate can make a run stall, train, or blow up,
 # and we told the three apart by looking at plots. Looking does not scale: a sweep of
@@ -829,7 +829,7 @@ fig.tight_layout()
 #   the suggestion at about `0.02` to `0.05`. The rule "minimum / 10" buys a wide safety
 #   margin with speed. A range test gives the *scale* of a good learning rate from one
 #   cheap run; a few runs between the suggestion and the minimum find the best one, and the
-#   capstone (notebook 07) starts its schedule design from a range test.
+#   capstone (notebook 08) starts its schedule design from a range test.
 #
 # ## Summary
 #
@@ -848,5 +848,5 @@ fig.tight_layout()
 #   tenth of it is a safe learning rate. On the digits network the minimum matched the
 #   sweep's threshold and the suggestion trained well on every seed, in one run instead of 13.
 #
-# Next: **07 · Capstone**: design a whole schedule, its peak taken from a range test, and
+# Next: **08 · Capstone**: design a whole schedule, its peak taken from a range test, and
 # meet a target loss within a budget.

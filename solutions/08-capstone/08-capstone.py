@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 07 · Capstone: a schedule on a budget
+# # 08 · Capstone: a schedule on a budget
 #
 # Six notebooks of pieces: the stable limit of a learning rate, step decay and the noise
 # floor, cosine annealing, warmup, the batch size and its scaling rule, reading a loss curve.
@@ -173,13 +173,13 @@ fig.tight_layout()
 # the course worked it out:
 #
 # * **The batch size.** The budget counts examples, not updates. Halving the batch doubles
-#   the number of updates you get for the same data. Notebook 05: while the batch is small
+#   the number of updates you get for the same data. Notebook 06: while the batch is small
 #   compared with the gradient noise scale, two steps on $B$ examples at learning rate
 #   $\eta$ do about the work of one step on $2B$ examples at $2\eta$. But the learning rate
 #   cannot grow without limit: its stable limit is set by the curvature (notebook 01),
 #   whatever the batch. Which of the two limits a batch of 64 runs into, you saw above.
 # * **The peak learning rate.** Find it by experiment at the batch size you choose: a sweep
-#   of constant learning rates (like the one above) or a range test (notebook 06). Where does
+#   of constant learning rates (like the one above) or a range test (notebook 07). Where does
 #   the run blow up? A schedule that decays spends only part of the run at its peak, so its
 #   best peak is usually above the best *constant* learning rate, and below the blow-up.
 # * **The decay.** The final loss is decided at the end of the run: with noisy minibatch
@@ -406,7 +406,7 @@ fig.tight_layout()
 # number of updates. At batch 64 there are only 75 and a larger learning rate cannot make up
 # for it: in section 2, 0.3 blew up, and warmup + cosine at the best constant (0.1) ended at
 # a median of 0.096 on the practice seeds. Batch 16 gives four times as many updates. By the
-# linear scaling rule (notebook 05), four updates of 16 examples at 0.05 do about what one
+# linear scaling rule (notebook 06), four updates of 16 examples at 0.05 do about what one
 # update of 64 examples at 0.2 would, and batch 64 cannot take 0.2: with my schedule it gave
 # a median of 0.117 over 8 seeds. The small batch gets around the stable limit by taking
 # more, smaller steps. Batch 8 did a little better (median 0.051 at peak 0.025), at twice
