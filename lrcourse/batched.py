@@ -35,6 +35,7 @@ and its own minibatch order, still exactly those of ``train(..., seed=seeds[n])`
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Sequence
 
@@ -47,7 +48,7 @@ from .models import DigitsMLP
 from .runtime import pick_device, progress as progress_line, seed_everything
 from .train import History, Schedule, _as_schedule, minibatch_indices
 
-__all__ = ["train_batched", "lr_sweep_batched"]
+__all__ = ["train_batched", "lr_sweep_batched", "train_lm_batched"]
 
 
 def _mlp_layers(model: nn.Module) -> list[nn.Linear]:
@@ -331,3 +332,240 @@ def train_batched(
 def lr_sweep_batched(lrs: Sequence[float], total_steps: int, **train_kwargs) -> dict[float, History]:
     """:func:`lrcourse.train.lr_sweep`, with every learning rate trained at once."""
     return dict(zip(lrs, train_batched(list(lrs), total_steps, **train_kwargs)))
+
+
+# -- the tiny transformer, N copies at once -------------------------------------------------
+def _stacked_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``nn.Linear`` for R stacked copies: x is R x N x in, w is R x out x in, b is R x out."""
+    if b is None:
+        return torch.bmm(x, w.transpose(1, 2))
+    return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+
+def _stacked_layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:]) * w.unsqueeze(1) + b.unsqueeze(1)
+
+
+def _stacked_lm_losses(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                       n_layers: int, n_heads: int) -> torch.Tensor:
+    """Mean next-character loss of each of R stacked :class:`TinyTransformer` copies (R values).
+
+    ``p`` maps each parameter name of ``TinyTransformer.named_parameters()`` to the R copies
+    stacked on a leading dimension; ``x`` and ``y`` are R x B x T token ids. The forward pass
+    is ``TinyTransformer.forward``'s, with every copy's batch folded into one (the attention
+    sees R * B sequences), so autograd's backward gives each copy its own gradient.
+    """
+    r, b, t = x.shape
+    tok = p["tok_emb.weight"]  # R x V x C
+    vocab, width = tok.shape[1], tok.shape[2]
+    rows = (x + (torch.arange(r, device=x.device) * vocab).view(r, 1, 1)).reshape(r, b * t)
+    h = tok.reshape(r * vocab, width)[rows] + p["pos_emb.weight"][:, :t].repeat(1, b, 1)  # R x BT x C
+    head_dim = width // n_heads
+    for i in range(n_layers):
+        q = f"blocks.{i}."
+        a = _stacked_layer_norm(h, p[q + "ln1.weight"], p[q + "ln1.bias"])
+        qkv = _stacked_linear(a, p[q + "attn.qkv.weight"], p[q + "attn.qkv.bias"])
+        qs, ks, vs = (z.reshape(r * b, t, n_heads, head_dim).transpose(1, 2) for z in qkv.split(width, dim=2))
+        att = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True).transpose(1, 2).reshape(r, b * t, width)
+        h = h + _stacked_linear(att, p[q + "attn.proj.weight"], p[q + "attn.proj.bias"])
+        a = _stacked_layer_norm(h, p[q + "ln2.weight"], p[q + "ln2.bias"])
+        a = F.gelu(_stacked_linear(a, p[q + "mlp.0.weight"], p[q + "mlp.0.bias"]))
+        h = h + _stacked_linear(a, p[q + "mlp.2.weight"], p[q + "mlp.2.bias"])
+    logits = _stacked_linear(_stacked_layer_norm(h, p["ln_f.weight"], p["ln_f.bias"]), p["head.weight"])
+    losses = F.cross_entropy(logits.reshape(r * b * t, vocab), y.reshape(-1), reduction="none")
+    return losses.view(r, b * t).mean(1)
+
+
+def train_lm_batched(
+    lrs_or_schedules: Sequence[float | Schedule],
+    total_steps: int,
+    *,
+    seeds: Sequence[int] | None = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eval_every: int | None = None,
+    corpus=None,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+    workers: int = 1,
+) -> list[History]:
+    """:func:`lrcourse.transformer.train_lm` for every entry of ``lrs_or_schedules`` at once.
+
+    Run ``n`` is ``train_lm(lrs_or_schedules[n], total_steps, seed=seeds[n], ...)`` (AdamW
+    without weight decay): same initial weights, same batches, the same History to float
+    rounding. The copies' weights are stacked and trained by batched matrix products,
+    which saves the Python and dispatch overhead of separate runs, not their arithmetic
+    (on a CPU the transformer is compute-bound, so this gains little by itself).
+
+    Runs of the same seed whose learning rates agree share one copy until the first update
+    where they differ: a common warmup, or a step schedule before its first cut, is trained
+    once and then branched (the copy and its AdamW state are duplicated). A copy whose loss
+    becomes inf or NaN stops, with ``diverged`` set for its runs.
+
+    ``workers`` > 1 splits the runs into that many groups (by seed, as far as it can) and
+    trains each group in its own Python thread. PyTorch runs an operation in the thread that calls it (with one intra-op
+    thread, the course's default) and releases the GIL while it computes, so on a CPU the
+    groups use that many cores at once; the results do not change.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .transformer import TinyTransformer, load_corpus
+
+    schedules = [_as_schedule(lr) for lr in lrs_or_schedules]
+    n_runs = len(schedules)
+    seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != n_runs:
+        raise ValueError(f"got {len(seeds)} seeds for {n_runs} runs")
+    if n_runs == 0:
+        return []
+    device = torch.device(device) if device is not None else pick_device()
+    corpus = (corpus if corpus is not None else load_corpus()).to(device)
+
+    # Initial weights and batch generator of each seed, made as train_lm makes them (one
+    # after another: seed_everything seeds the global generator the model draws from).
+    unique_seeds = list(dict.fromkeys(seeds))
+    generators, initial = {}, {}
+    for s in unique_seeds:
+        generators[s] = seed_everything(s)
+        model = TinyTransformer(corpus.vocab_size).to(device)
+        initial[s] = [w.detach() for w in model.parameters()]
+
+    # Groups of about equal numbers of runs, cut from the runs ordered by seed (a seed is
+    # split between two groups only where that evens them out; its runs then share less).
+    ordered = sorted(range(n_runs), key=lambda run: (unique_seeds.index(seeds[run]), run))
+    n_groups = max(1, min(int(workers), n_runs))
+    size = -(-n_runs // n_groups)
+    groups = [ordered[g * size:(g + 1) * size] for g in range(n_groups)]
+    groups = [group for group in groups if group]
+    n_groups = len(groups)
+
+    def train_group(g: int) -> list[History]:
+        runs = groups[g]
+        # each group draws its own copy of a seed's batches (a seed may be in two groups)
+        own = {}
+        for s in {seeds[r] for r in runs}:
+            own[s] = torch.Generator()
+            own[s].set_state(generators[s].get_state())
+        return _train_lm_group([schedules[r] for r in runs], [seeds[r] for r in runs], model, initial,
+                               own, corpus, total_steps, batch_size, betas, eval_every, device,
+                               progress if g == 0 else False, f"{n_runs} runs")
+
+    with ThreadPoolExecutor(n_groups - 1) if n_groups > 1 else contextlib.nullcontext() as pool:
+        others = [pool.submit(train_group, g) for g in range(1, n_groups)]
+        results = [train_group(0)]  # in this thread, which shows the progress line
+        results += [future.result() for future in others]
+    histories: list[History] = [History()] * n_runs
+    for runs, group_histories in zip(groups, results):
+        for run, history in zip(runs, group_histories):
+            histories[run] = history
+    return histories
+
+
+def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_steps, batch_size, betas,
+                    eval_every, device, progress, desc) -> list[History]:
+    """The runs of :func:`train_lm_batched` whose seeds are in one group, as stacked copies."""
+    from .transformer import sample_batch
+
+    n_runs = len(schedules)
+    histories = [History() for _ in range(n_runs)]
+    unique_seeds = list(dict.fromkeys(seeds))
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [w.shape for w in model.parameters()]
+    sizes = [w.numel() for w in model.parameters()]
+    n_layers, n_heads, context = len(model.blocks), model.blocks[0].attn.n_heads, model.context
+
+    # One row of `flat` per copy being trained: all its parameters, one after another.
+    row_seed = list(unique_seeds)
+    row_of = [unique_seeds.index(s) for s in seeds]  # run -> the row that trains it
+    flat = torch.stack([torch.cat([w.reshape(-1) for w in initial[s]]) for s in row_seed])
+    exp_avg, exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+    beta1, beta2 = betas
+
+    def params(flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for name, shape, size in zip(names, shapes, sizes):
+            out[name] = flat[:, start:start + size].view(len(flat), *shape)
+            start += size
+        return out
+
+    # The validation windows of evaluate_lm: a fixed, evenly spread set.
+    val = corpus.val
+    n_windows = (len(val) - 1) // context
+    picks = torch.linspace(0, n_windows - 1, min(512, n_windows)).long()
+    val_idx = (picks[:, None] * context + torch.arange(context)).to(device)
+
+    alive = list(range(n_runs))
+    with progress_line(total_steps, desc, progress) as bar:
+        for step in range(total_steps):
+            lrs = {run: float(schedules[run](step)) for run in alive}
+            # Branch: runs on one row that now want different LRs get copies of the row.
+            wanted: dict[int, dict[float, list[int]]] = {}
+            for run in alive:
+                wanted.setdefault(row_of[run], {}).setdefault(lrs[run], []).append(run)
+            sources = []
+            for row, by_lr in wanted.items():
+                for runs in list(by_lr.values())[1:]:
+                    for run in runs:
+                        row_of[run] = len(flat) + len(sources)
+                    sources.append(row)
+            if sources:
+                src = torch.tensor(sources, device=device)
+                flat, exp_avg, exp_avg_sq = (torch.cat([t, t[src]]) for t in (flat, exp_avg, exp_avg_sq))
+                row_seed += [row_seed[row] for row in sources]
+            row_lr = [0.0] * len(flat)
+            for run in alive:
+                row_lr[row_of[run]] = lrs[run]
+
+            batches = {s: sample_batch(corpus.train, batch_size, context, generators[s]) for s in unique_seeds}
+            x = torch.stack([batches[s][0] for s in row_seed])
+            y = torch.stack([batches[s][1] for s in row_seed])
+            # Leaves that share flat's memory: autograd fills one gradient per parameter, and
+            # the in-place update of flat below moves them too.
+            leaves = {name: w.detach().requires_grad_() for name, w in params(flat).items()}
+            loss = _stacked_lm_losses(leaves, x, y, n_layers, n_heads)
+            loss.sum().backward()  # rows are independent: each gets its own gradient
+            grad = torch.cat([leaves[name].grad.reshape(len(flat), -1) for name in names], dim=1)
+            del leaves
+            loss = loss.detach()
+            losses = loss.tolist()
+            for run in alive:
+                histories[run].lr.append(lrs[run])
+                histories[run].loss.append(losses[row_of[run]])
+            finite = [row for row, value in enumerate(losses) if math.isfinite(value)]
+            if len(finite) < len(flat):  # stop the rows that blew up, as train_lm stops
+                for run in alive:
+                    if row_of[run] not in finite:
+                        histories[run].diverged = True
+                alive = [run for run in alive if row_of[run] in finite]
+                if not alive:
+                    break
+                keep = torch.tensor(finite, device=device)
+                flat, grad, exp_avg, exp_avg_sq = (t[keep] for t in (flat, grad, exp_avg, exp_avg_sq))
+                row_seed = [row_seed[row] for row in finite]
+                row_lr = [row_lr[row] for row in finite]
+                row_of = [finite.index(row) if row in finite else -1 for row in row_of]
+
+            # AdamW (no weight decay), as torch.optim.AdamW computes it, one LR per row.
+            t = step + 1
+            bias_correction1 = 1 - beta1 ** t
+            bias_correction2_sqrt = (1 - beta2 ** t) ** 0.5
+            neg_step_size = torch.tensor([-lr / bias_correction1 for lr in row_lr], dtype=flat.dtype,
+                                         device=device).view(-1, 1)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(1e-8)
+            flat.addcdiv_(exp_avg * neg_step_size, denom)
+
+            if eval_every and (t % eval_every == 0 or t == total_steps):
+                with torch.no_grad():
+                    total = torch.zeros(len(flat), dtype=torch.float64, device=device)
+                    for chunk in val_idx.split(256):
+                        xs, ys = (val[c].expand(len(flat), -1, -1) for c in (chunk, chunk + 1))
+                        total += _stacked_lm_losses(params(flat), xs, ys, n_layers, n_heads).double() * len(chunk)
+                    val_losses = (total / len(val_idx)).tolist()
+                for run in alive:
+                    histories[run].val_steps.append(t)
+                    histories[run].val_loss.append(val_losses[row_of[run]])
+            bar.update(1)
+    return histories
