@@ -14,24 +14,19 @@
 #    learning rate lowers it, and how small a constant learning rate must be for a given floor;
 # 3. implement step decay and multistep decay, derive exponential decay from step decay,
 #    and match PyTorch's `StepLR`, `MultiStepLR` and `ExponentialLR` at every step;
-# 4. find and fix the most common scheduler bug in training loops;
-# 5. watch a 10x drop of the learning rate make the loss fall, on several seeds.
+# 4. watch a 10x drop of the learning rate make the loss fall, on several seeds.
 #
 # Exercises: `lr_for_noise_floor` (2 points), `step_decay` (2), `multistep_decay` (2),
-# `exponential_decay` (2), `lrs_used_by_updates` (2).
+# `exponential_decay` (2).
 
 # %% nbgrader={"grade_id": "setup", "locked": true}
 import math
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
 
 import lrcourse
-from lrcourse.checks import assert_close, assert_true
-from lrcourse.reference import torch_lrs
 
 lrcourse.seed_everything(0)
 device = lrcourse.pick_device()
@@ -52,8 +47,8 @@ if lrcourse.quick_mode():
 # The function is *pure*: its result depends only on its arguments, not on anything it
 # remembers between calls. That makes a schedule easy to test, to plot and to resume: after
 # a restart at update 5,000 you simply ask for `lr(5000)`. (PyTorch's schedulers instead
-# keep a counter and change the optimizer's learning rate in place; section 7 shows how
-# that goes wrong.)
+# keep a counter and change the optimizer's learning rate in place; notebook 05 shows how
+# that works, and how it goes wrong.)
 #
 # The simplest schedule ignores the step. It is the baseline every other schedule has to
 # beat, and in notebook 01 it was the only one we had. Written in this form it is the
@@ -517,185 +512,7 @@ schedule_explorer(
 )
 
 # %% [markdown]
-# ## 7. The bug everyone writes once: `scheduler.step()` before `optimizer.step()`
-#
-# A PyTorch scheduler does not compute `lr(step)` when asked. It holds a counter, and each
-# call of `scheduler.step()` adds one to it and writes the next value into the optimizer's
-# `param_groups[...]["lr"]`. Whatever value is in there when `optimizer.step()` runs is the
-# learning rate of that update. So the order of the two calls *is* the schedule:
-#
-# ```python
-# for batch in loader:
-#     loss = ...
-#     loss.backward()
-#     optimizer.step()      # update k uses lr(k)
-#     scheduler.step()      # now the optimizer holds lr(k + 1), for the next update
-#     optimizer.zero_grad()
-# ```
-#
-# Swap the two lines and every update uses the *next* value: update 0 runs at `lr(1)`, the
-# value `lr(0)` is never used, every cut comes one update early, and the last update runs at
-# `lr(total_steps)`, a value meant for after the run. PyTorch notices when the very first
-# `scheduler.step()` comes before any `optimizer.step()` and warns, but a warning is easy to
-# miss in a long log. The loop below makes the mistake. (It has no loss: a parameter without
-# a gradient is not moved by `optimizer.step()`, which is all we need to see which learning
-# rate each call would use. The warning is caught and printed here, so that you can read it.)
-
-# %%
-def buggy_lrs_used_by_updates(make_scheduler, lr_max, total_steps):
-    """The LR of each update in a loop that steps the scheduler too early. Do not copy!"""
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=lr_max)
-    scheduler = make_scheduler(optimizer)
-    used = []
-    for step in range(total_steps):
-        scheduler.step()                              # BUG: the schedule moves on first ...
-        used.append(optimizer.param_groups[0]["lr"])  # ... so this update sees lr(step + 1)
-        optimizer.step()
-    return used
-
-
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    buggy_step = buggy_lrs_used_by_updates(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)
-    buggy_exp = buggy_lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 1.0, 6)
-print("StepLR(step_size=3, gamma=0.5)")
-print("  intended:", [step_decay(s, 1.0, 3, 0.5) for s in range(8)])
-print("  buggy:   ", buggy_step)
-print("ExponentialLR(gamma=0.5)")
-print("  intended:", [exponential_decay(s, 1.0, 1, 0.5) for s in range(6)])
-print("  buggy:   ", buggy_exp)
-for w in caught[:1]:
-    print(f"\nPyTorch warned ({w.category.__name__}): {w.message}")
-
-# %% [markdown]
-# With step decay each cut comes one update early; with exponential decay the first update
-# runs at half the intended learning rate, and `lr(0) = 1.0` is never used at all. For a
-# schedule of thousands of updates a shift by one looks harmless, and for step decay it
-# nearly is. It is not harmless when the first value matters: with warmup (notebook 04)
-# `lr(0)` is the gentle first step the schedule was built to take, and it is skipped. The
-# same misunderstanding on a larger scale is to step a scheduler whose settings count epochs
-# once per batch: `StepLR(optimizer, step_size=30)` (with its default `gamma=0.1`), written
-# for "every 30 epochs", then cuts every 30 batches, and after 300 batches the learning rate
-# is $10^{-10}$ of what it was.
-#
-# **Exercise (2 points).** Write `lrs_used_by_updates(make_scheduler, lr_max, total_steps)`,
-# the fixed version of the loop above: it returns the list of learning rates used by the
-# `total_steps` updates, in order, with each update using the value the schedule meant for it.
-# Build the optimizer with `lr=lr_max` and the scheduler with `make_scheduler(optimizer)`,
-# call `optimizer.step()` once per update and `scheduler.step()` once per update, in the right
-# order, and record the learning rate that each `optimizer.step()` call uses. The tests
-# watch the optimizer itself, so they know which learning rate each call really used, and
-# they fail if PyTorch warns about the order.
-
-# %% nbgrader={"grade_id": "lrs_used_by_updates", "solution": true}
-def lrs_used_by_updates(make_scheduler, lr_max, total_steps):
-    """The LR used by each of total_steps updates, with optimizer.step() before scheduler.step()."""
-    ### BEGIN SOLUTION
-    param = torch.nn.Parameter(torch.zeros(1))  # no-mutate (its shape does not matter)
-    optimizer = torch.optim.SGD([param], lr=lr_max)
-    scheduler = make_scheduler(optimizer)
-    used = []
-    for step in range(total_steps):
-        used.append(optimizer.param_groups[0]["lr"])  # no-mutate (one group: [0] is [-1])
-        optimizer.step()
-        scheduler.step()
-    return used
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade_id": "test_lrs_used_by_updates", "grade": true, "points": 2}
-import warnings
-
-from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
-
-from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
-
-
-@probe
-def lrs_quietly(make, lr_max, total):
-    """lrs_used_by_updates(make, lr_max, total), with PyTorch's warnings kept out of the output."""
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        return lrs_used_by_updates(make, lr_max, total)
-
-
-@probe
-def watch_lrs_used(make, lr_max, total):
-    """Run lrs_used_by_updates with a scheduler factory that records the LR the optimizer holds at each
-    optimizer.step(); return what it returned, those LRs and the text of every warning raised."""
-    seen = []
-
-    def factory(optimizer):
-        optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
-        return make(optimizer)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        got = lrs_used_by_updates(factory, lr_max, total)
-    return {"returned": got, "seen": seen, "warnings": [str(w.message) for w in caught]}
-
-
-def used_as_scheduled(total, expected, what):
-    """A check of watch_lrs_used's record: no order warning, one optimizer.step() per update, right LRs."""
-
-    def check(record):
-        got, seen = record["returned"], record["seen"]
-        order = [m.split(". ")[0] for m in record["warnings"] if "lr_scheduler.step()" in m]
-        assert_true(not order, f"{what}: PyTorch warned \"{order[0] if order else ''}\": the scheduler was stepped "
-                               "before the optimizer, so each update used the next LR and lr(0) was skipped. "
-                               "Call optimizer.step() first, then scheduler.step().")
-        assert_true(len(seen) == total, f"{what}: optimizer.step() was called {len(seen)} times; "
-                                        f"expected once per update, {total} times")
-        assert_close(seen, expected, f"{what}: the LRs that optimizer.step() actually used",
-                     hint="each update must use the LR the schedule meant for it; the first one uses lr(0)")
-        assert_close(got, expected, f"{what}: the list your function returned",
-                     hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
-
-    return check
-
-
-def starts_at_lr_max(got):
-    assert_true(isinstance(got, (list, tuple)) and len(got) == 8,
-                f"lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8) returned {got!r}; "
-                "expected a list of 8 LRs")
-    assert_close(got[0], 1.0, "the first LR returned for StepLR(step_size=3, gamma=0.5) with lr_max=1.0",
-                 hint="the first update must use lr(0) = lr_max; stepping the scheduler first skips it")
-
-
-def is_empty(got):
-    assert_true(hasattr(got, "__len__") and len(got) == 0,
-                f"lrs_used_by_updates(..., total_steps=0) returned {got!r}; expected an empty list")
-
-
-tests = [
-    code("lrs_quietly(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
-         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8)").check(starts_at_lr_max),
-    code("watch_lrs_used(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
-         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)").check(
-        used_as_scheduled(8, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25],
-                          "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)")),
-]
-### BEGIN HIDDEN TESTS
-for make, lr_max, total, expected, what in (
-        ("lambda opt: LambdaLR(opt, lambda s: 1.0 / (1 + s))", 0.3, 6, [0.3 / (1 + s) for s in range(6)],
-         "lrs_used_by_updates(LambdaLR(lr_lambda=1 / (1 + s)), lr_max=0.3, total_steps=6)"),
-        ("lambda opt: MultiStepLR(opt, milestones=[0, 3], gamma=0.1)", 2.0, 5, [0.2, 0.2, 0.2, 0.02, 0.02],
-         "lrs_used_by_updates(MultiStepLR(milestones=[0, 3], gamma=0.1), lr_max=2.0, total_steps=5)"),
-        ("lambda opt: ExponentialLR(opt, gamma=0.5)", 0.8, 1, [0.8],
-         "lrs_used_by_updates(ExponentialLR(gamma=0.5), lr_max=0.8, total_steps=1)"),
-        ("lambda opt: ExponentialLR(opt, gamma=0.9)", 0.1, 25, [0.1 * 0.9**s for s in range(25)],
-         "lrs_used_by_updates(ExponentialLR(gamma=0.9), lr_max=0.1, total_steps=25)")):
-    tests.append(code(f"watch_lrs_used({make}, {lr_max!r}, {total!r})", what).check(
-        used_as_scheduled(total, expected, what)))
-tests.append(code("lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 0.8, 0)",
-                  "lrs_used_by_updates(ExponentialLR(gamma=0.5), 0.8, total_steps=0)").check(is_empty))
-### END HIDDEN TESTS
-run_tests(tests, globals())
-
-
-# %% [markdown]
-# ## 8. A step drop on a real network
+# ## 7. A step drop on a real network
 #
 # Back to the digits network of notebook 01 (64-128-128-10, SGD with momentum 0.9), now with
 # minibatches of 32, which makes the gradient noisier than the 64 of notebook 01. Three runs
@@ -818,7 +635,5 @@ print(f"The step run ended lower than constant 0.1 for {beats_high} of {len(SEED
 #   counted (`MultiStepLR`). Exponential decay spreads each cut over its block: a factor
 #   $\gamma^{1/\text{step\_size}}$ per update, $\text{lr}_{\max}\,\gamma^{\text{step}/\text{step\_size}}$
 #   (`ExponentialLR` with that factor as its `gamma`).
-# * In a PyTorch loop, call `optimizer.step()` before `scheduler.step()`; the other order
-#   shifts the whole schedule by one update and skips `lr(0)`.
 #
 # Next: **03 · Cosine annealing**.

@@ -10,19 +10,21 @@
 #
 # **You will**
 # 1. see where a PyTorch scheduler keeps its counter and the learning rate;
-# 2. turn any schedule into a `LambdaLR` that keeps each parameter group's own base learning
+# 2. find and fix the most common scheduler bug in training loops;
+# 3. turn any schedule into a `LambdaLR` that keeps each parameter group's own base learning
 #    rate;
-# 3. resume a run from a checkpoint without changing its learning rates.
+# 4. resume a run from a checkpoint without changing its learning rates.
 #
-# Exercises: `as_torch_scheduler` (2 points), `resume_lrs` (2).
+# Exercises: `lrs_used_by_updates` (2 points), `as_torch_scheduler` (2), `resume_lrs` (2).
 
 # %% nbgrader={"grade_id": "setup", "locked": true}
 import warnings
 
 import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, SequentialLR, StepLR
 
 import lrcourse
+from lrcourse.reference import torch_lrs
 
 lrcourse.seed_everything(0)
 print(f"PyTorch {torch.__version__}")
@@ -43,8 +45,7 @@ print(f"PyTorch {torch.__version__}")
 #   learning rate of the next update.
 #
 # So the learning rate of update `k` is whatever `group["lr"]` holds when the `k`-th
-# `optimizer.step()` runs, which is why `optimizer.step()` must come before
-# `scheduler.step()` in the loop (notebook 02, section 7). The cell below builds a warmup +
+# `optimizer.step()` runs. The cell below builds a warmup +
 # cosine from PyTorch's own schedulers (notebook 04) on an optimizer with two groups, a
 # "backbone" at a tenth of the learning rate of a "head", and prints what the scheduler
 # keeps where.
@@ -65,10 +66,185 @@ for k in range(10):
 # The counter and the learning rate move together, and the two groups keep their ratio of
 # 1 to 10 at every update: PyTorch's schedulers scale each group's own base learning rate.
 # `initial_lr` never changes; it is the anchor that every later value is computed from.
-# Keep that in mind for the two exercises: a scheduler we build must keep the ratio too, and
-# a restarted run must restore both the counter and the values in the groups.
+# Keep that in mind for the exercises: a scheduler we build must keep the ratio too, and a
+# restarted run must restore both the counter and the values in the groups.
 #
-# ## 2. Any schedule as a `LambdaLR`
+# ## 2. The bug everyone writes once: `scheduler.step()` before `optimizer.step()`
+#
+# Whatever value is in `param_groups[...]["lr"]` when `optimizer.step()` runs is the
+# learning rate of that update. So the order of the two calls *is* the schedule:
+#
+# ```python
+# for batch in loader:
+#     loss = ...
+#     loss.backward()
+#     optimizer.step()      # update k uses lr(k)
+#     scheduler.step()      # now the optimizer holds lr(k + 1), for the next update
+#     optimizer.zero_grad()
+# ```
+#
+# Swap the two lines and every update uses the *next* value: update 0 runs at `lr(1)`, the
+# value `lr(0)` is never used, every cut comes one update early, and the last update runs at
+# `lr(total_steps)`, a value meant for after the run. PyTorch notices when the very first
+# `scheduler.step()` comes before any `optimizer.step()` and warns, but a warning is easy to
+# miss in a long log. The loop below makes the mistake. (It has no loss: a parameter without
+# a gradient is not moved by `optimizer.step()`, which is all we need to see which learning
+# rate each call would use. The warning is caught and printed here, so that you can read it.)
+
+# %%
+def buggy_lrs_used_by_updates(make_scheduler, lr_max, total_steps):
+    """The LR of each update in a loop that steps the scheduler too early. Do not copy!"""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=lr_max)
+    scheduler = make_scheduler(optimizer)
+    used = []
+    for step in range(total_steps):
+        scheduler.step()                              # BUG: the schedule moves on first ...
+        used.append(optimizer.param_groups[0]["lr"])  # ... so this update sees lr(step + 1)
+        optimizer.step()
+    return used
+
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    buggy_step = buggy_lrs_used_by_updates(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)
+    buggy_exp = buggy_lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 1.0, 6)
+print("StepLR(step_size=3, gamma=0.5)")
+print("  intended:", torch_lrs(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8))
+print("  buggy:   ", buggy_step)
+print("ExponentialLR(gamma=0.5)")
+print("  intended:", torch_lrs(lambda opt: ExponentialLR(opt, gamma=0.5), 1.0, 6))
+print("  buggy:   ", buggy_exp)
+for w in caught[:1]:
+    print(f"\nPyTorch warned ({w.category.__name__}): {w.message}")
+
+# %% [markdown]
+# With step decay each cut comes one update early; with exponential decay the first update
+# runs at half the intended learning rate, and `lr(0) = 1.0` is never used at all. For a
+# schedule of thousands of updates a shift by one looks harmless, and for step decay it
+# nearly is. It is not harmless when the first value matters: with a warmup (notebook 04)
+# `lr(0)` is the gentle first step the schedule was built to take, and it is skipped. The
+# same misunderstanding on a larger scale is to step a scheduler whose settings count epochs
+# once per batch: `StepLR(optimizer, step_size=30)` (with its default `gamma=0.1`), written
+# for "every 30 epochs", then cuts every 30 batches, and after 300 batches the learning rate
+# is $10^{-10}$ of what it was.
+#
+# **Exercise (2 points).** Write `lrs_used_by_updates(make_scheduler, lr_max, total_steps)`,
+# the fixed version of the loop above: it returns the list of learning rates used by the
+# `total_steps` updates, in order, with each update using the value the schedule meant for it.
+# Build the optimizer with `lr=lr_max` and the scheduler with `make_scheduler(optimizer)`,
+# call `optimizer.step()` once per update and `scheduler.step()` once per update, in the right
+# order, and record the learning rate that each `optimizer.step()` call uses. The tests
+# watch the optimizer itself, so they know which learning rate each call really used, and
+# they fail if PyTorch warns about the order.
+
+# %% nbgrader={"grade_id": "lrs_used_by_updates", "solution": true}
+def lrs_used_by_updates(make_scheduler, lr_max, total_steps):
+    """The LR used by each of total_steps updates, with optimizer.step() before scheduler.step()."""
+    ### BEGIN SOLUTION
+    param = torch.nn.Parameter(torch.zeros(1))  # no-mutate (its shape does not matter)
+    optimizer = torch.optim.SGD([param], lr=lr_max)
+    scheduler = make_scheduler(optimizer)
+    used = []
+    for step in range(total_steps):
+        used.append(optimizer.param_groups[0]["lr"])  # no-mutate (one group: [0] is [-1])
+        optimizer.step()
+        scheduler.step()
+    return used
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade_id": "test_lrs_used_by_updates", "grade": true, "points": 2}
+import warnings
+
+from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
+
+from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
+
+
+@probe
+def lrs_quietly(make, lr_max, total):
+    """lrs_used_by_updates(make, lr_max, total), with PyTorch's warnings kept out of the output."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        return lrs_used_by_updates(make, lr_max, total)
+
+
+@probe
+def watch_lrs_used(make, lr_max, total):
+    """Run lrs_used_by_updates with a scheduler factory that records the LR the optimizer holds at each
+    optimizer.step(); return what it returned, those LRs and the text of every warning raised."""
+    seen = []
+
+    def factory(optimizer):
+        optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+        return make(optimizer)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = lrs_used_by_updates(factory, lr_max, total)
+    return {"returned": got, "seen": seen, "warnings": [str(w.message) for w in caught]}
+
+
+def used_as_scheduled(total, expected, what):
+    """A check of watch_lrs_used's record: no order warning, one optimizer.step() per update, right LRs."""
+
+    def check(record):
+        got, seen = record["returned"], record["seen"]
+        order = [m.split(". ")[0] for m in record["warnings"] if "lr_scheduler.step()" in m]
+        assert_true(not order, f"{what}: PyTorch warned \"{order[0] if order else ''}\": the scheduler was stepped "
+                               "before the optimizer, so each update used the next LR and lr(0) was skipped. "
+                               "Call optimizer.step() first, then scheduler.step().")
+        assert_true(len(seen) == total, f"{what}: optimizer.step() was called {len(seen)} times; "
+                                        f"expected once per update, {total} times")
+        assert_close(seen, expected, f"{what}: the LRs that optimizer.step() actually used",
+                     hint="each update must use the LR the schedule meant for it; the first one uses lr(0)")
+        assert_close(got, expected, f"{what}: the list your function returned",
+                     hint="record optimizer.param_groups[0]['lr'] right before each optimizer.step()")
+
+    return check
+
+
+def starts_at_lr_max(got):
+    assert_true(isinstance(got, (list, tuple)) and len(got) == 8,
+                f"lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8) returned {got!r}; "
+                "expected a list of 8 LRs")
+    assert_close(got[0], 1.0, "the first LR returned for StepLR(step_size=3, gamma=0.5) with lr_max=1.0",
+                 hint="the first update must use lr(0) = lr_max; stepping the scheduler first skips it")
+
+
+def is_empty(got):
+    assert_true(hasattr(got, "__len__") and len(got) == 0,
+                f"lrs_used_by_updates(..., total_steps=0) returned {got!r}; expected an empty list")
+
+
+tests = [
+    code("lrs_quietly(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
+         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), 1.0, 8)").check(starts_at_lr_max),
+    code("watch_lrs_used(lambda opt: StepLR(opt, step_size=3, gamma=0.5), 1.0, 8)",
+         "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)").check(
+        used_as_scheduled(8, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25],
+                          "lrs_used_by_updates(StepLR(step_size=3, gamma=0.5), lr_max=1.0, total_steps=8)")),
+]
+### BEGIN HIDDEN TESTS
+for make, lr_max, total, expected, what in (
+        ("lambda opt: LambdaLR(opt, lambda s: 1.0 / (1 + s))", 0.3, 6, [0.3 / (1 + s) for s in range(6)],
+         "lrs_used_by_updates(LambdaLR(lr_lambda=1 / (1 + s)), lr_max=0.3, total_steps=6)"),
+        ("lambda opt: MultiStepLR(opt, milestones=[0, 3], gamma=0.1)", 2.0, 5, [0.2, 0.2, 0.2, 0.02, 0.02],
+         "lrs_used_by_updates(MultiStepLR(milestones=[0, 3], gamma=0.1), lr_max=2.0, total_steps=5)"),
+        ("lambda opt: ExponentialLR(opt, gamma=0.5)", 0.8, 1, [0.8],
+         "lrs_used_by_updates(ExponentialLR(gamma=0.5), lr_max=0.8, total_steps=1)"),
+        ("lambda opt: ExponentialLR(opt, gamma=0.9)", 0.1, 25, [0.1 * 0.9**s for s in range(25)],
+         "lrs_used_by_updates(ExponentialLR(gamma=0.9), lr_max=0.1, total_steps=25)")):
+    tests.append(code(f"watch_lrs_used({make}, {lr_max!r}, {total!r})", what).check(
+        used_as_scheduled(total, expected, what)))
+tests.append(code("lrs_used_by_updates(lambda opt: ExponentialLR(opt, gamma=0.5), 0.8, 0)",
+                  "lrs_used_by_updates(ExponentialLR(gamma=0.5), 0.8, total_steps=0)").check(is_empty))
+### END HIDDEN TESTS
+run_tests(tests, globals())
+
+# %% [markdown]
+# ## 3. Any schedule as a `LambdaLR`
 #
 # `torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)` turns a function of the step
 # into a scheduler, with one catch: it does not set the learning rate to `lr_lambda(k)`, it
@@ -201,7 +377,7 @@ run_tests(tests, globals())
 # nothing when a group already carries an `initial_lr`, which PyTorch keeps: the learning
 # rates come out scaled by that old value.
 #
-# ## 3. Resuming a run
+# ## 4. Resuming a run
 #
 # Long runs stop and restart: a preempted job, a crash, a planned pause. Whatever was
 # restarted must then continue the schedule where it left off. A PyTorch scheduler keeps its
@@ -412,6 +588,8 @@ print("the schedule itself:", " ".join(f"{schedule(s):.4f}" for s in range(10)),
 #   writes it. It records each group's base learning rate as `initial_lr` (keeping one that
 #   is already there), writes update 0's learning rate when it is built, and each
 #   `scheduler.step()` moves its counter `last_epoch` on and writes the next one.
+# * Call `optimizer.step()` before `scheduler.step()`: the other order shifts the whole
+#   schedule by one update and skips `lr(0)`.
 # * `LambdaLR` multiplies each group's `initial_lr` by what your function returns: a factor.
 #   To run a schedule written in learning rates, divide by its peak; groups at different
 #   learning rates then keep their ratios.

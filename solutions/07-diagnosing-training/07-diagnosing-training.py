@@ -731,7 +731,7 @@ print("\nthresholds: diverged if largest / first > 1.5 (or any inf/NaN); stalled
 # keep the peak and add warmup (notebook 04) or gradient clipping; **stalled**, raise the
 # learning rate, or train longer; and in both cases check that the learning rate the
 # optimizer actually used is the one you meant (a `scheduler.step()` called before
-# `optimizer.step()`, notebook 02, or a cosine whose `T_max` counts epochs while you step it
+# `optimizer.step()`, notebook 05, or a cosine whose `T_max` counts epochs while you step it
 # per batch, notebook 03, trains at learning rates you never chose).
 #
 # ## 5. The range test on the same network
