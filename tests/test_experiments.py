@@ -2,8 +2,9 @@
 
 The notebooks' prose says: on the digits MLP (SGD, momentum 0.9, batch 64, 300 steps) a
 learning rate of 1e-4 stalls, 1e-2 to 0.1 train, and 0.5 and above blow up (notebooks 01
-and 07); a 10x step drop makes the loss fall (02). These tests re-run those experiments
-on five seeds and check the qualitative outcome with fixed thresholds.
+and 07); a 10x step drop makes the loss fall, below where the small rate alone gets (02).
+These tests re-run those experiments on five seeds and check the qualitative outcome with
+fixed thresholds.
 """
 import math
 
@@ -41,12 +42,13 @@ def test_lr_sweep_shows_stall_training_and_blow_up(data, seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_step_drop_makes_the_loss_fall(data, seed):
-    # Notebook 02's experiment: batch 32, 0.1 dropped to 0.01 at update 150, against constant 0.1.
+    # Notebook 02's experiment: batch 32, 0.1 dropped to 0.01 at update 150, against constant 0.01.
     drop = 150
-    constant, stepped = train_batched([0.1, lambda s: 0.1 if s < drop else 0.01], 300, data=data,
-                                      batch_size=32, seed=seed)
+    low, stepped = train_batched([0.01, lambda s: 0.1 if s < drop else 0.01], 300, data=data,
+                                 batch_size=32, seed=seed)
     before = np.mean(stepped.loss[drop - 40:drop])
     after = np.mean(stepped.loss[drop + 40:drop + 80])
     assert after < before / 3, f"seed {seed}: the loss should fall after the drop ({before:.3g} -> {after:.3g})"
-    end = trailing_mean(stepped.loss, 40)[-1], trailing_mean(constant.loss, 40)[-1]
-    assert end[0] < end[1] * 1.5, f"seed {seed}: the stepped run should end at least near the constant one {end}"
+    end = trailing_mean(stepped.loss, 40)[-1], trailing_mean(low.loss, 40)[-1]
+    assert end[0] < 0.02, f"seed {seed}: the stepped run should end on a low floor, got {end[0]:.3g}"
+    assert end[0] < end[1], f"seed {seed}: the stepped run should end below constant 0.01 {end}"
