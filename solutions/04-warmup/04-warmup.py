@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 import lrcourse
-from lrcourse.transformer import TinyTransformer, lm_loss, load_corpus, sample_batch, train_lm
+from lrcourse.batched import train_lm_batched
+from lrcourse.transformer import TinyTransformer, lm_loss, load_corpus, sample_batch
 
 lrcourse.seed_everything(0)
 device = lrcourse.pick_device()
@@ -692,10 +693,17 @@ schedules = {
     "no warmup": lambda step: PEAK_LR,
     f"warmup ({WARMUP_STEPS} updates)": lambda step: linear_warmup(step, PEAK_LR, WARMUP_STEPS),
 }
-runs = {name: [train_lm(schedule, TOTAL_STEPS, seed=seed, device=device, corpus=corpus,
-                        eval_every=TOTAL_STEPS, progress=False)
-               for seed in SEEDS]
-        for name, schedule in schedules.items()}
+
+
+def train_pairs(schedules, total_steps, **kwargs):
+    """Each schedule on every seed, as {name: [History per seed]}: all runs trained at once, on two cores."""
+    jobs = [(name, seed) for seed in SEEDS for name in schedules]
+    trained = train_lm_batched([schedules[name] for name, _ in jobs], total_steps, seeds=[seed for _, seed in jobs],
+                               corpus=corpus, device=device, workers=1 if lrcourse.quick_mode() else 2, **kwargs)
+    return {name: [h for (job, _), h in zip(jobs, trained) if job == name] for name in schedules}
+
+
+runs = train_pairs(schedules, TOTAL_STEPS, eval_every=TOTAL_STEPS)
 
 
 from lrcourse.plots import trailing_mean
@@ -767,9 +775,7 @@ spike_schedules = {
     "no warmup": lambda step: SPIKE_LR,
     f"warmup ({SPIKE_WARMUP} updates)": lambda step: linear_warmup(step, SPIKE_LR, SPIKE_WARMUP),
 }
-spike_runs = {name: [train_lm(schedule, SPIKE_STEPS, seed=seed, device=device, corpus=corpus, progress=False)
-                     for seed in SEEDS]
-              for name, schedule in spike_schedules.items()}
+spike_runs = train_pairs(spike_schedules, SPIKE_STEPS)
 fig, ax = plt.subplots(figsize=(9, 4))
 for (name, histories), color in zip(spike_runs.items(), ("tab:red", "tab:blue")):
     for i, history in enumerate(histories):
