@@ -84,7 +84,7 @@ class Progress:
         from IPython.display import display
 
         self.total, self.desc, self.n = max(int(total), 1), desc, 0
-        self.start = self.last = time.perf_counter()
+        self.last = time.perf_counter()
         # None outside IPython (a script asked for progress): then it shows nothing
         self.handle = display({"text/plain": self._line()}, raw=True, display_id=True)
 
