@@ -404,9 +404,10 @@ def train_lm_batched(
     becomes inf or NaN stops, with ``diverged`` set for its runs.
 
     ``workers`` > 1 splits the runs into that many groups (by seed, as far as it can) and
-    trains each group in its own Python thread. PyTorch runs an operation in the thread that calls it (with one intra-op
-    thread, the course's default) and releases the GIL while it computes, so on a CPU the
-    groups use that many cores at once; the results do not change.
+    trains each group in its own Python thread. PyTorch runs an operation in the thread
+    that calls it (with one intra-op thread, the course's default) and releases the GIL
+    while it computes, so on a CPU the groups use that many cores at once; the results do
+    not change.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -465,7 +466,7 @@ def train_lm_batched(
 def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_steps, batch_size, betas,
                     eval_every, device, progress, desc) -> list[History]:
     """The runs of :func:`train_lm_batched` whose seeds are in one group, as stacked copies."""
-    from .transformer import sample_batch
+    from .transformer import eval_windows, sample_batch
 
     n_runs = len(schedules)
     histories = [History() for _ in range(n_runs)]
@@ -489,11 +490,8 @@ def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_
             start += size
         return out
 
-    # The validation windows of evaluate_lm: a fixed, evenly spread set.
     val = corpus.val
-    n_windows = (len(val) - 1) // context
-    picks = torch.linspace(0, n_windows - 1, min(512, n_windows)).long()
-    val_idx = (picks[:, None] * context + torch.arange(context)).to(device)
+    val_idx = eval_windows(val, context)  # those of evaluate_lm
 
     alive = list(range(n_runs))
     with progress_line(total_steps, desc, progress) as bar:

@@ -165,15 +165,19 @@ def sample_batch(tokens: torch.Tensor, batch_size: int, context: int,
     return tokens[idx], tokens[idx + 1]
 
 
+def eval_windows(tokens: torch.Tensor, context: int, max_windows: int = 512) -> torch.Tensor:
+    """Positions (windows x context) of up to ``max_windows`` non-overlapping windows of
+    ``tokens``, spread evenly over the text: a fixed set, so every evaluation is comparable."""
+    n_windows = (len(tokens) - 1) // context
+    picks = torch.linspace(0, n_windows - 1, min(max_windows, n_windows)).long()
+    return (picks[:, None] * context + torch.arange(context)).to(tokens.device)
+
+
 @torch.no_grad()
 def evaluate_lm(model: TinyTransformer, tokens: torch.Tensor, max_windows: int = 512,
                 batch_size: int = 256) -> float:
-    """Mean cross-entropy on up to ``max_windows`` non-overlapping windows of ``tokens``,
-    spread evenly over the text (a fixed set, so every evaluation is comparable)."""
-    context = model.context
-    n_windows = (len(tokens) - 1) // context
-    picks = torch.linspace(0, n_windows - 1, min(max_windows, n_windows)).long()
-    idx = (picks[:, None] * context + torch.arange(context)).to(tokens.device)
+    """Mean cross-entropy on the windows of :func:`eval_windows`."""
+    idx = eval_windows(tokens, model.context, max_windows)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
