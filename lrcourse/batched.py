@@ -48,7 +48,7 @@ from .models import DigitsMLP
 from .runtime import pick_device, progress as progress_line, seed_everything
 from .train import History, Schedule, _as_schedule, minibatch_indices
 
-__all__ = ["train_batched", "lr_sweep_batched", "train_lm_batched"]
+__all__ = ["train_batched", "lr_sweep_batched", "train_lm_batched", "per_schedule_and_seed"]
 
 
 def _mlp_layers(model: nn.Module) -> list[nn.Linear]:
@@ -332,6 +332,16 @@ def train_batched(
 def lr_sweep_batched(lrs: Sequence[float], total_steps: int, **train_kwargs) -> dict[float, History]:
     """:func:`lrcourse.train.lr_sweep`, with every learning rate trained at once."""
     return dict(zip(lrs, train_batched(list(lrs), total_steps, **train_kwargs)))
+
+
+def per_schedule_and_seed(trainer: Callable[..., list[History]], schedules: dict[str, float | Schedule],
+                          seeds: Sequence[int], total_steps: int, **train_kwargs) -> dict[str, list[History]]:
+    """Every named schedule on every seed, trained at once by ``trainer`` (:func:`train_batched`
+    or :func:`train_lm_batched`): ``{name: [History of each seed, in the order of seeds]}``."""
+    jobs = [(name, seed) for seed in seeds for name in schedules]  # a seed's runs together: they share updates
+    trained = trainer([schedules[name] for name, _ in jobs], total_steps, seeds=[seed for _, seed in jobs],
+                      **train_kwargs)
+    return {name: [h for (job, _), h in zip(jobs, trained) if job == name] for name in schedules}
 
 
 # -- the tiny transformer, N copies at once -------------------------------------------------

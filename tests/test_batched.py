@@ -195,3 +195,12 @@ def test_custom_mlp_width(digits):
 
     (bat,) = train_batched([0.05], 20, data=digits, model_fn=wide, device="cpu")
     assert_same_run(train(0.05, 20, data=digits, model_fn=wide, device="cpu"), bat, "hidden=32")
+
+
+def test_per_schedule_and_seed_keeps_names_and_seed_order(digits):
+    from lrcourse.batched import per_schedule_and_seed
+
+    runs = per_schedule_and_seed(train_batched, {"low": 0.01, "high": 0.1}, [2, 0], 20, data=digits, device="cpu")
+    assert list(runs) == ["low", "high"] and all(len(h) == 2 for h in runs.values())
+    assert_same_run(train(0.1, 20, data=digits, seed=0, device="cpu"), runs["high"][1], "high, seed 0")
+    assert_same_run(train(0.01, 20, data=digits, seed=2, device="cpu"), runs["low"][0], "low, seed 2")

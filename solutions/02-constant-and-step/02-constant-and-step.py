@@ -539,14 +539,13 @@ schedules = {
     "step: 0.1, then 0.01 from update 150": lambda s: multistep_decay(s, LR_HIGH, [DROP_AT], 0.1),
     "constant 0.01": lambda s: constant_lr(s, LR_HIGH / 10),
 }
+from lrcourse.batched import per_schedule_and_seed
 from lrcourse.plots import trailing_mean
 
 data = lrcourse.load_digits(device)
 # one run per (schedule, seed), all trained at once
-jobs = [(name, seed) for name in schedules for seed in SEEDS]
-trained = lrcourse.train_batched([schedules[name] for name, _ in jobs], TOTAL_STEPS, seeds=[seed for _, seed in jobs],
-                                 data=data, batch_size=BATCH, device=device)
-runs = {name: [h for (job_name, _), h in zip(jobs, trained) if job_name == name] for name in schedules}
+runs = per_schedule_and_seed(lrcourse.train_batched, schedules, SEEDS, TOTAL_STEPS, data=data, batch_size=BATCH,
+                             device=device)
 
 fig, (ax_lr, ax_loss) = plt.subplots(2, 1, sharex=True, figsize=(9, 7), gridspec_kw={"height_ratios": [1, 2]})
 for (name, histories), color in zip(runs.items(), ("tab:blue", "tab:orange", "tab:green")):

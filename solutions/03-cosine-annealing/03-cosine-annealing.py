@@ -731,7 +731,7 @@ if lrcourse.quick_mode():
     WARMUP, TOTAL_STEPS, EVAL_EVERY, SEEDS = 3, 30, 30, [0, 1]
 
 # %%
-from lrcourse.batched import train_lm_batched
+from lrcourse.batched import per_schedule_and_seed, train_lm_batched
 from lrcourse.transformer import load_corpus
 
 decay_steps = TOTAL_STEPS - WARMUP
@@ -762,11 +762,8 @@ for name, schedule in schedules.items():
           f"average over the run: {mean_lr:.4g} ({mean_lr / PEAK:.2f} x peak)")
 
 corpus = load_corpus(device)
-jobs = [(name, seed) for seed in SEEDS for name in schedules]  # a seed's runs together: they share updates
-trained = train_lm_batched([schedules[name] for name, _ in jobs], TOTAL_STEPS, seeds=[seed for _, seed in jobs],
-                           corpus=corpus, eval_every=EVAL_EVERY, device=device,
-                           workers=1 if lrcourse.quick_mode() else 2)
-runs = {name: [h for (job_name, _), h in zip(jobs, trained) if job_name == name] for name in schedules}
+runs = per_schedule_and_seed(train_lm_batched, schedules, SEEDS, TOTAL_STEPS, corpus=corpus,
+                             eval_every=EVAL_EVERY, device=device, workers=1 if lrcourse.quick_mode() else 2)
 
 # %%
 from lrcourse.plots import trailing_mean

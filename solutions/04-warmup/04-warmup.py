@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import lrcourse
-from lrcourse.batched import train_lm_batched
+from lrcourse.batched import per_schedule_and_seed, train_lm_batched
 from lrcourse.transformer import TinyTransformer, lm_loss, load_corpus, sample_batch
 
 lrcourse.seed_everything(0)
@@ -697,10 +697,8 @@ schedules = {
 
 def train_pairs(schedules, total_steps, **kwargs):
     """Each schedule on every seed, as {name: [History per seed]}: all runs trained at once, on two cores."""
-    jobs = [(name, seed) for seed in SEEDS for name in schedules]
-    trained = train_lm_batched([schedules[name] for name, _ in jobs], total_steps, seeds=[seed for _, seed in jobs],
-                               corpus=corpus, device=device, workers=1 if lrcourse.quick_mode() else 2, **kwargs)
-    return {name: [h for (job, _), h in zip(jobs, trained) if job == name] for name in schedules}
+    return per_schedule_and_seed(train_lm_batched, schedules, SEEDS, total_steps, corpus=corpus, device=device,
+                                 workers=1 if lrcourse.quick_mode() else 2, **kwargs)
 
 
 runs = train_pairs(schedules, TOTAL_STEPS, eval_every=TOTAL_STEPS)
