@@ -24,6 +24,7 @@ from conftest import ROOT, lrgrade
 from lrgrade.sandbox import UID_BASE, bwrap_problem
 from lrgrade.sandbox_exec import pids_of
 
+pytestmark = pytest.mark.slow  # real nbgrader runs: `bin/test -m "not slow"` skips them
 A = adversarial.A
 PROBLEM = bwrap_problem()
 needs_sandbox = pytest.mark.skipif(bool(PROBLEM), reason=f"no sandbox here: {PROBLEM} (see README)")

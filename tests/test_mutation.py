@@ -58,6 +58,7 @@ else:
 
 
 # -- the bar, over the course's own notebooks ------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(not CHECKED, reason="no notebooks in solutions/ yet")
 def test_graded_tests_catch_small_bugs_in_the_solutions():
     # 2 s per mutant: a mutant that loops forever is caught (nbgrader would time it out) sooner.

@@ -330,7 +330,7 @@ class ClassGrader:
                 proc = main.run("generate_feedback", a, "--force", timeout=max(300, 10 * len(students)))
                 if proc.returncode != 0:
                     self.log(f"warning: nbgrader generate_feedback {a} reported an error; some feedback "
-                             f"pages may be missing: {_last_error(proc.stderr + proc.stdout)}")
+                             f"pages may be missing: {_last_error(proc.stderr)}")
         for html in sorted((main.root / "feedback").glob("*/*/*.html")):
             student, a = html.parent.parent.name, html.parent.name
             (feedback / student).mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,9 @@
 Every tool (release, check, grade, course-dir) builds one of these: the config from
 ``autograder/nbgrader_config.py``, ``source/<A>/<A>.ipynb`` for each assignment, and a
 gradebook filled by ``nbgrader generate_assignment``. Each nbgrader command runs in its
-own process, so a student's notebook that crashes or hangs a kernel cannot take the
-grading tool down with it.
+own process (``lrgrade.nbgrader_runner``, which keeps nbgrader imported between commands),
+so a student's notebook that crashes or hangs a kernel cannot take the grading tool down
+with it.
 """
 from __future__ import annotations
 
@@ -19,10 +20,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from .nbgrader_runner import NbgraderTimeout, runner_for
 from .notebooks import CONFIG, write_notebook
-
-SETPRIV = shutil.which("setpriv")  # util-linux, on every Debian and Ubuntu
-
 
 @dataclass
 class TestResult:
@@ -96,26 +95,18 @@ class NbgraderCourse:
         return course
 
     def run(self, *args: str, timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
-        """Run one nbgrader command in this course directory."""
+        """Run one nbgrader command in this course directory (its log is the result's stderr)."""
         env = dict(os.environ)
         # nbgrader calls `alembic` (gradebook migrations) and `jupyter` by name.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         env.pop("NBGRADER_EXECUTION", None)
         env.update(self.env)
-        cmd = [sys.executable, "-m", "nbgrader", *args]
-        if SETPRIV and sys.platform.startswith("linux"):
-            # nbgrader dies with the grading tool (a Ctrl-C, a kill): it never grades on,
-            # orphaned, into a folder that a resumed run is rebuilding.
-            cmd = [SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
         try:
-            proc = subprocess.run(
-                cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,
-                start_new_session=True,  # so a timeout can kill the kernel it started too
-            )
-        except subprocess.TimeoutExpired as err:
-            raise NbgraderTimeout(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from err
+            proc = runner_for(env).run(list(args), cwd=self.root, timeout=timeout)
+        except NbgraderTimeout as err:
+            raise NbgraderTimeout(f"nbgrader {' '.join(args)} {err}") from err
         if check and proc.returncode != 0:
-            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stderr}")
         return proc
 
     # -- grading ---------------------------------------------------------------------
@@ -133,7 +124,7 @@ class NbgraderCourse:
             return f"stopped: {err}"
         produced = (self.root / "autograded" / student / assignment / f"{assignment}.ipynb").is_file()
         if proc.returncode != 0 or not produced:
-            log = proc.stderr + proc.stdout
+            log = proc.stderr
             if "DeadKernelError" in log or "Kernel died" in log:
                 return ("not graded: the kernel died while the notebook ran (os._exit, a crash such as "
                         "a segfault, or the memory limit), so no cell after that one could run")
@@ -177,10 +168,6 @@ class NbgraderCourse:
         tests.sort(key=lambda t: order.get(t.grade_id, 1e9))
         score = sum(t.score for t in tests)
         return NotebookResult(student, assignment, score, float(max_score), status or "graded", tests)
-
-
-class NbgraderTimeout(RuntimeError):
-    pass
 
 
 def _grade_order(source: Path) -> dict[str, int]:
