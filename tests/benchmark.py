@@ -163,6 +163,7 @@ def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, t
     import nbformat
     from nbclient import NotebookClient
     from lrgrade.notebooks import build_notebook
+    from lrgrade.preprocessors import no_output_widget_emulation
 
     nb = build_notebook(source)
     path = workdir / f"{source.stem}.ipynb"
@@ -175,6 +176,7 @@ def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, t
         os.environ["LRCOURSE_DEVICE"] = device
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
+    no_output_widget_emulation(client)  # else a widget cell can stall until the timeout
     start = time.perf_counter()
     cells = math.nan
     error = None

@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "autograder"))
 
 import adversarial  # noqa: E402
+from lrgrade.nbgrader_runner import nbgrader_env  # noqa: E402
 from lrgrade.sandbox import bwrap_problem  # noqa: E402
 
 MIX = ["solved", "solved", "hidden-tests-fail", "blank", "solved", "solved", "hidden-tests-fail", "blank",
@@ -53,7 +54,7 @@ def build_class(folder: Path, n: int) -> dict[str, int]:
 
 
 def grade(subs: Path, out: Path, jobs: int) -> float:
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = nbgrader_env()
     cmd = [sys.executable, "-m", "lrgrade.cli", "grade", str(subs), "--out", str(out), "--assignment",
            adversarial.A, "--cell-cpu", "15", "--force", "--jobs", str(jobs)]
     start = time.perf_counter()

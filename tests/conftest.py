@@ -7,14 +7,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "autograder"))
+from lrgrade.nbgrader_runner import nbgrader_env  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def lrgrade(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run the lrgrade command line as a user would, from the repository root."""
-    full_env = dict(os.environ)
-    full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
+    full_env = nbgrader_env()
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "lrgrade.cli", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, lrgrade
+from lrgrade.nbgrader_runner import nbgrader_env
 from lrgrade.notebooks import assignments, build_notebook, source_path, write_notebook
 from lrgrade.trusted import read_test_cell
 
@@ -154,7 +155,6 @@ def test_check_rejects_a_malformed_notebook_clearly(tmp_path):
 def test_course_dir_grades_a_class_with_nbgrader_itself(tmp_path):
     """An instructor may run nbgrader directly (formgrader, the exchange): one `autograde`
     over several students, each notebook in its own kernel, judged by the trusted path."""
-    import os
     import subprocess
     import sys
 
@@ -166,7 +166,7 @@ def test_course_dir_grades_a_class_with_nbgrader_itself(tmp_path):
     _built(a, course / "submitted" / "solved-1" / a / f"{a}.ipynb")
     _built(a, course / "submitted" / "solved-2" / a / f"{a}.ipynb")
     shutil.copytree(COURSE / a, course / "submitted" / "blank" / a)
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = nbgrader_env()
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", a, "--force"], cwd=course, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -21,6 +21,7 @@ import pytest
 
 import adversarial
 from conftest import ROOT, lrgrade
+from lrgrade.nbgrader_runner import nbgrader_env
 from lrgrade.sandbox import UID_BASE, bwrap_problem
 from lrgrade.sandbox_exec import pids_of
 
@@ -272,7 +273,7 @@ def test_regrading_reuses_results_and_gives_identical_grades(small_class):
 def test_an_interrupted_run_resumes_to_the_same_result(small_class):
     tmp, reference = small_class
     out = tmp / "interrupted"
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = nbgrader_env()
     cmd = [sys.executable, "-m", "lrgrade.cli", "grade", str(tmp / "submissions"), "--out", str(out),
            "--assignment", A, *LIMITS, "--sandbox", "bwrap", "--jobs", "1"]
     run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

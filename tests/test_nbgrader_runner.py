@@ -4,18 +4,16 @@ nbgrader reads ``nbgrader_config.py`` from the folder a command runs in, so a co
 that hangs, crashes or writes to the standard streams stands in for a command (or a
 kernel it started) that does.
 """
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from lrgrade.nbgrader_runner import NbgraderTimeout, Runner
+from lrgrade.nbgrader_runner import NbgraderTimeout, Runner, nbgrader_env
 
 
 @pytest.fixture(scope="module")
 def runner():
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = nbgrader_env()
     r = Runner(env)
     yield r
     r.close()
@@ -60,3 +58,23 @@ def test_what_is_written_to_the_standard_streams_is_never_a_reply(runner, tmp_pa
                                         "c = get_config()\n")
     proc = runner.run(["autograde", "no-such-assignment"], cwd=folder, timeout=120)
     assert "FORGED" not in proc.stderr and proc.returncode != 0
+
+
+def test_cells_that_print_into_output_widgets_never_stall():
+    """nbclient's Output-widget stand-in stalled about 1 such cell in 20 until its timeout
+    (lrgrade.preprocessors.no_output_widget_emulation): 80 cells would almost surely hit
+    one. No timed assertion: a stall raises CellTimeoutError."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lrgrade.preprocessors import no_output_widget_emulation
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("import ipywidgets")] + [
+        nbformat.v4.new_code_cell(f"out = ipywidgets.Output()\nwith out:\n    print({i})") for i in range(80)]
+    client = NotebookClient(nb, timeout=20, interrupt_on_timeout=False)  # ms-long cells: 20 s is a stall
+    no_output_widget_emulation(client)
+    client.execute()
+    printed = ["".join(out.get("text", "") for out in cell.outputs) for cell in nb.cells[1:]]
+    assert printed == [f"{i}\n" for i in range(80)], "what a cell printed should become its own output"

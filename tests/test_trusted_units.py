@@ -13,7 +13,7 @@ import torch
 from nbformat import NotebookNode
 
 from lrcourse import checks
-from lrcourse.checks import call, code, from_plain, judge, outcome, to_plain
+from lrcourse.checks import call, from_plain, judge, outcome, to_plain
 from lrgrade import scan, trusted
 from lrgrade.notebooks import SourceError
 from lrgrade.preprocessors import SafeFeedback, escape_markdown

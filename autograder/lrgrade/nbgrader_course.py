@@ -9,18 +9,16 @@ with it.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from .nbgrader_runner import NbgraderTimeout, runner_for
+from .nbgrader_runner import NbgraderTimeout, nbgrader_env, runner_for
 from .notebooks import CONFIG, write_notebook
 
 @dataclass
@@ -96,9 +94,7 @@ class NbgraderCourse:
 
     def run(self, *args: str, timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
         """Run one nbgrader command in this course directory (its log is the result's stderr)."""
-        env = dict(os.environ)
-        # nbgrader calls `alembic` (gradebook migrations) and `jupyter` by name.
-        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        env = nbgrader_env()
         env.pop("NBGRADER_EXECUTION", None)
         env.update(self.env)
         try:

@@ -35,6 +35,14 @@ class NbgraderTimeout(RuntimeError):
     pass
 
 
+def nbgrader_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with this Python's ``bin`` first on
+    PATH: nbgrader calls ``alembic`` (gradebook migrations) and ``jupyter`` by name."""
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
 class Runner:
     """One nbgrader process with a fixed environment; commands run one at a time."""
 
