@@ -46,7 +46,7 @@ from torch import nn
 from .data import DigitsData, load_digits
 from .models import DigitsMLP
 from .runtime import pick_device, progress as progress_line, seed_everything
-from .train import History, Schedule, _as_schedule, minibatch_indices
+from .train import History, Schedule, as_schedule, minibatch_indices
 
 __all__ = ["train_batched", "lr_sweep_batched", "train_lm_batched", "per_schedule_and_seed"]
 
@@ -245,7 +245,7 @@ def train_batched(
     :class:`~lrcourse.models.DigitsMLP`. A copy whose loss becomes inf or NaN stops there
     (``diverged``) without disturbing the others.
     """
-    schedules = [_as_schedule(lr) for lr in lrs_or_schedules]
+    schedules = [as_schedule(lr) for lr in lrs_or_schedules]
     n_runs = len(schedules)
     seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_runs:
@@ -423,7 +423,7 @@ def train_lm_batched(
 
     from .transformer import TinyTransformer, load_corpus
 
-    schedules = [_as_schedule(lr) for lr in lrs_or_schedules]
+    schedules = [as_schedule(lr) for lr in lrs_or_schedules]
     n_runs = len(schedules)
     seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_runs:

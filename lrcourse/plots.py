@@ -14,7 +14,8 @@ import numpy as np
 DIVERGED_COLOR = "tab:red"
 
 
-def _axes(ax, figsize=(6.0, 4.0)):
+def axes_or_new(ax, figsize=(6.0, 4.0)):
+    """``ax``, or the axes of a new figure when it is None."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -64,7 +65,7 @@ def plot_loss_curves(histories: Mapping, ax=None, title: str | None = None, logy
     ``clip`` (the top of the plot), so one run that blows up to 1e25 does not squash the
     others; a clipped run's legend entry gives its peak. Draws exactly one line per run.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for key, history in histories.items():
         loss = trailing_mean(_finite(history.loss), int(smooth))
         steps = np.arange(len(loss))
@@ -109,7 +110,7 @@ def plot_final_loss_vs_lr(histories: Mapping[float, object], ax=None, window: in
     Draws one line through the finite runs, plus one line of markers if any run diverged,
     plus the chance line if asked for.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     lrs = np.array([float(k) for k in histories], dtype=np.float64)
     finals = np.array([h.final_loss(window) for h in histories.values()], dtype=np.float64)
     order = np.argsort(lrs)
@@ -146,7 +147,7 @@ def plot_trajectory(xs, ax=None, label: str | None = None, logy: bool = False):
     With ``logy`` the y axis is logarithmic (pass ``np.abs(xs)`` to see a geometric
     rate as a straight line).
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     xs = _finite(xs)
     ax.plot(np.arange(len(xs)), xs, marker="o", markersize=3, linewidth=1.2, label=label)
     if logy:
@@ -167,7 +168,7 @@ def plot_schedule(schedule: Callable[[int], float], total_steps: int, ax=None, l
     line (a second line) at ``total_steps``, to show what a schedule does when a run goes
     on longer than planned.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     steps = np.arange(int(total_steps) + max(0, int(extra_steps)))
     values = np.array([float(schedule(int(s))) for s in steps], dtype=np.float64)
     ax.plot(steps, values, linewidth=1.5, label=label)

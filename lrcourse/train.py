@@ -35,7 +35,8 @@ class History:
         return sum(tail) / len(tail)
 
 
-def _as_schedule(lr: float | Schedule) -> Schedule:
+def as_schedule(lr: float | Schedule) -> Schedule:
+    """``lr`` as a schedule: a callable is one already, a number is a constant LR."""
     if callable(lr):
         return lr
     value = float(lr)
@@ -87,7 +88,7 @@ def train(
     depend only on ``seed``, so two runs that differ only in the schedule see the same
     data in the same order. Training stops early if the loss becomes inf or NaN.
     """
-    schedule = _as_schedule(lr)
+    schedule = as_schedule(lr)
     device = torch.device(device) if device is not None else pick_device()
     data = (data if data is not None else load_digits()).to(device)
     generator = seed_everything(seed)

@@ -19,7 +19,7 @@ from torch import nn
 
 from .data import read_verified
 from .runtime import pick_device, seed_everything
-from .train import History, Schedule, _as_schedule, run_updates
+from .train import History, Schedule, as_schedule, run_updates
 
 CORPUS_FILE = "pydoc_topics.txt"
 VAL_FRACTION = 0.1  # the last 10% of the text is the validation set
@@ -212,7 +212,7 @@ def train_lm(
     the loss becomes inf or NaN. Pass ``corpus`` (from :func:`load_corpus`) to skip
     reloading the text for every run.
     """
-    schedule = _as_schedule(lr)
+    schedule = as_schedule(lr)
     device = torch.device(device) if device is not None else pick_device()
     corpus = (corpus if corpus is not None else load_corpus()).to(device)
     generator = seed_everything(seed)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .plots import _axes, plot_trajectory
+from .plots import axes_or_new, plot_trajectory
 
 TrajectoryFn = Callable[[float, float, float, int], "np.ndarray"]
 
@@ -50,7 +50,7 @@ def render_quadratic(trajectory_fn: TrajectoryFn, lr: float, lam: float, x0: flo
     ``1 - lr*lam`` and what it implies. When the values grow past 10 |x0| the y axis
     switches to a symmetric log scale so a divergence stays readable.
     """
-    ax = _axes(ax, figsize=(7.0, 4.0))
+    ax = axes_or_new(ax, figsize=(7.0, 4.0))
     xs = np.asarray(trajectory_fn(x0, lam, lr, steps), dtype=np.float64).reshape(-1)
     factor = 1.0 - lr * lam
     plot_trajectory(xs, ax=ax, label="your trajectory $x_t$")

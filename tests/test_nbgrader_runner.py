@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lrgrade.nbgrader_runner import NbgraderTimeout, Runner, nbgrader_env
+from lrgrade.nbgrader_runner import NbgraderTimeout, Runner, alembic_head, nbgrader_env
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,9 @@ def test_cells_that_print_into_output_widgets_never_stall():
     client.execute()
     printed = ["".join(out.get("text", "") for out in cell.outputs) for cell in nb.cells[1:]]
     assert printed == [f"{i}\n" for i in range(80)], "what a cell printed should become its own output"
+
+
+def test_the_gradebook_version_read_in_process_is_the_one_nbgrader_asks_alembic_for():
+    import nbgrader.api
+
+    assert alembic_head() == nbgrader.api.get_alembic_version()

@@ -39,7 +39,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
 from . import scan
-from .nbgrader_course import NbgraderCourse, NotebookResult, _last_error
+from .nbgrader_course import NbgraderCourse, NotebookResult, last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT
 from .sandbox import UID_BASE, Limits, kill_user, package_dir
@@ -330,7 +330,7 @@ class ClassGrader:
                 proc = main.run("generate_feedback", a, "--force", timeout=max(300, 10 * len(students)))
                 if proc.returncode != 0:
                     self.log(f"warning: nbgrader generate_feedback {a} reported an error; some feedback "
-                             f"pages may be missing: {_last_error(proc.stderr)}")
+                             f"pages may be missing: {last_error(proc.stderr)}")
         for html in sorted((main.root / "feedback").glob("*/*/*.html")):
             student, a = html.parent.parent.name, html.parent.name
             (feedback / student).mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,7 @@ class NbgraderCourse:
             if "DeadKernelError" in log or "Kernel died" in log:
                 return ("not graded: the kernel died while the notebook ran (os._exit, a crash such as "
                         "a segfault, or the memory limit), so no cell after that one could run")
-            return "not graded: " + _last_error(log)
+            return "not graded: " + last_error(log)
         return ""
 
     def feedback(self, student: str, assignment: str) -> Path | None:
@@ -190,7 +190,7 @@ def _failure_messages(autograded: Path) -> dict[str, str]:
     return messages
 
 
-def _last_error(text: str) -> str:
+def last_error(text: str) -> str:
     """The most telling line of nbgrader's log: the last exception it printed."""
     exceptions = re.findall(r"^\s*((?:[\w.]+)(?:Error|Exception|Exit)\b.*)$", text, flags=re.M)
     if exceptions:
