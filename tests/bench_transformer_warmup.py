@@ -155,7 +155,8 @@ def run_all(cfgs: list[dict], jobs: int, threads: int | None, out: Path | None) 
 # --------------------------------------------------------------------------- reports
 def _label(r: dict) -> str:
     beta2 = r.get("beta2", 0.999)
-    return f"{r['steps']} steps peak {r['peak']:g} W={r['warmup']} {r['kind']}" + (f" b2={beta2:g}" if beta2 != 0.999 else "")
+    label = f"{r['steps']} steps peak {r['peak']:g} W={r['warmup']} {r['kind']}"
+    return label + (f" b2={beta2:g}" if beta2 != 0.999 else "")
 
 
 def report(results: list[dict]) -> None:
@@ -180,7 +181,7 @@ def timing(threads: int | None, steps: int = 300) -> None:
     _worker_init(threads)
     corpus = load_corpus("cpu")
     train_lm(0.01, 20, corpus=corpus, device="cpu", progress=False)  # warm up the kernels
-    for repeat in range(3):
+    for _ in range(3):
         start = time.perf_counter()
         train_lm(0.01, steps, corpus=corpus, device="cpu", progress=False)
         per100 = (time.perf_counter() - start) / steps * 100

@@ -20,7 +20,8 @@ def corpus():
 
 def test_corpus_file_matches_its_checksum():
     blob = (lrdata.data_dir() / CORPUS_FILE).read_bytes()
-    listed = dict(line.split()[::-1] for line in (lrdata.data_dir() / "SHA256SUMS").read_text().splitlines() if line.strip())
+    sums = (lrdata.data_dir() / "SHA256SUMS").read_text().splitlines()
+    listed = dict(line.split()[::-1] for line in sums if line.strip())
     assert hashlib.sha256(blob).hexdigest() == listed[CORPUS_FILE]
     blob.decode("ascii")  # the shipped copy is plain ASCII: one byte, one token
 

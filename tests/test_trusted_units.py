@@ -215,7 +215,8 @@ def test_launcher_limits_memory_and_file_size():
     bomb = _launch(sys.executable, "-c", "x = bytearray(2 * 1024**3)")
     assert bomb.returncode != 0 and "MemoryError" in bomb.stderr
     big = _launch(sys.executable, "-c", "import os, tempfile\nf = tempfile.TemporaryFile()\n"
-                  "try:\n    f.write(b'x' * 2 * 1024**2); f.flush()\nexcept OSError as e:\n    print('refused', e.errno)")
+                  "try:\n    f.write(b'x' * 2 * 1024**2)\n    f.flush()\n"
+                  "except OSError as e:\n    print('refused', e.errno)")
     assert "refused" in big.stdout, big.stdout + big.stderr
 
 

@@ -55,7 +55,8 @@ def static_flags(sources: list[str]) -> list[str]:
                         base = base.value
                     if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in PROTECTED_MODULES:
                         flags.append(f"assigns to {ast.unparse(t)}")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("setattr", "delattr")):
                 flags.append(f"calls {node.func.id}()")
             if isinstance(node, ast.FunctionDef) and node.name in ("__eq__", "__ne__", "__bool__", "__float__"):
                 flags.append(f"defines {node.name}")

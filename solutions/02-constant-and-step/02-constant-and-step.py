@@ -20,7 +20,7 @@
 # `exponential_decay` (2).
 
 # %% nbgrader={"grade_id": "setup", "locked": true}
-import math
+import math  # noqa: F401 (for your answers)
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -810,8 +810,8 @@ finals = {name: [h.val_loss[-1] for h in histories] for name, histories in runs.
 print(f"{'seed':>4} | {'constant':>8} {'step':>8} {'cosine':>8} {'linear':>8} | "
       f"{'cosine - constant':>17} {'cosine - step':>13} {'linear - cosine':>15}")
 for i, seed in enumerate(SEEDS):
-    c, s, k, l = (finals[name][i] for name in ("constant", "step", "cosine", "linear"))
-    print(f"{seed:>4} | {c:8.3f} {s:8.3f} {k:8.3f} {l:8.3f} | {k - c:+17.3f} {k - s:+13.3f} {l - k:+15.3f}")
+    c, s, k, lin = (finals[name][i] for name in ("constant", "step", "cosine", "linear"))
+    print(f"{seed:>4} | {c:8.3f} {s:8.3f} {k:8.3f} {lin:8.3f} | {k - c:+17.3f} {k - s:+13.3f} {lin - k:+15.3f}")
 print(f"{'mean':>4} | " + " ".join(f"{np.mean(finals[n]):8.3f}" for n in ("constant", "step", "cosine", "linear")))
 for better, worse in (("step", "constant"), ("cosine", "constant"), ("linear", "constant"), ("cosine", "step"),
                       ("linear", "cosine")):

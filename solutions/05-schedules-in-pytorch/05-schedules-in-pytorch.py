@@ -157,7 +157,7 @@ def lrs_used_by_updates(make_scheduler, lr_max, total_steps):
 # %% nbgrader={"grade_id": "test_lrs_used_by_updates", "grade": true, "points": 2}
 import warnings
 
-from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
+from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR  # noqa: F401 (the cases name them)
 
 from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
 

@@ -479,7 +479,7 @@ def noise_scale_two_batch(g_small_sq, g_big_sq, b_small, b_big):
 # %% nbgrader={"grade_id": "regression_problem", "locked": true}
 import inspect
 
-from lrcourse.noise import expected_sq_norm, regression_grads, regression_noise
+from lrcourse.noise import expected_sq_norm, regression_grads, regression_noise  # noqa: F401 (the cases name it)
 
 print(inspect.getsource(regression_noise))
 
@@ -958,8 +958,8 @@ for seed in SEEDS:
         points.append((loss, measure_noise_scale(model, seed)))
     losses_, b_simple = np.array(points).T
     ax.plot(losses_, b_simple, "o-", label=f"seed {seed}")
-    print(f"seed {seed}: " + ",  ".join(f"step {s}: loss {l:.2f}, B_simple {b:.0f}"
-                                        for s, l, b in zip(NOISE_STEPS, losses_, b_simple)))
+    print(f"seed {seed}: " + ",  ".join(f"step {s}: loss {loss:.2f}, B_simple {b:.0f}"
+                                        for s, loss, b in zip(NOISE_STEPS, losses_, b_simple)))
 ax.axhline(fit_b_noise, color="tab:green", linestyle="--",
            label=f"B_noise fitted to the steps in section 5 ({fit_b_noise:.0f})")
 ax.set(xscale="log", yscale="log", xlabel="training loss (it falls from left to right)",

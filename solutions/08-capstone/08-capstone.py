@@ -136,7 +136,7 @@ def first_schedule(step, peak=0.1, warmup=first_steps // 10, total=first_steps):
 
 
 first = final_val_losses(first_schedule, FIRST_BATCH)
-print(f"\nwarmup + cosine, peak 0.1, batch 64: " + ", ".join(f"{v:.3f}" for v in first)
+print("\nwarmup + cosine, peak 0.1, batch 64: " + ", ".join(f"{v:.3f}" for v in first)
       + f"   median {np.median(first):.3f} (target: below {TARGET})")
 
 fig, (ax_sweep, ax_curves) = plt.subplots(1, 2, figsize=(13, 4.2))
