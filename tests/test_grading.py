@@ -123,7 +123,7 @@ def test_check_solved_copy_saved_anywhere(tmp_path):
 
 
 def test_check_blank_copy_scores_zero_with_reasons(tmp_path):
-    a = "01-why-lr-matters"
+    a = "00-start-here"
     nb = tmp_path / f"{a}.ipynb"
     shutil.copyfile(COURSE / a / f"{a}.ipynb", nb)
     proc = lrgrade("check", str(nb))
