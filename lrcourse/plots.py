@@ -37,10 +37,12 @@ def _finite(values) -> np.ndarray:
     return np.where(np.isfinite(arr), arr, np.nan)
 
 
-def trailing_mean(values, window: int) -> np.ndarray:
-    """Mean of the last ``window`` values at each step (fewer at the start), ignoring NaN.
+def trailing_mean(values, window: int, skip_nonfinite: bool = True) -> np.ndarray:
+    """Mean of the last ``window`` values at each step (fewer at the start).
 
     Loss curves are noisy minibatch by minibatch; this is the smoothing every notebook uses.
+    NaN values are skipped; with ``skip_nonfinite=False`` a window that holds any NaN or
+    inf gives NaN instead, so a plotted line stops where a run blows up.
     """
     values = np.asarray(values, dtype=np.float64)
     if window <= 1:
@@ -48,8 +50,10 @@ def trailing_mean(values, window: int) -> np.ndarray:
     out = np.full_like(values, np.nan)
     for i in range(len(values)):
         chunk = values[max(0, i - window + 1): i + 1]
-        if np.isfinite(chunk).any():
+        if skip_nonfinite and np.isfinite(chunk).any():
             out[i] = np.nanmean(chunk)
+        elif not skip_nonfinite and np.isfinite(chunk).all():
+            out[i] = chunk.mean()
     return out
 
 

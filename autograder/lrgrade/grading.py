@@ -41,7 +41,7 @@ from sqlalchemy.exc import SAWarning
 from . import scan
 from .nbgrader_course import NbgraderCourse, NotebookResult, last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
-from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT
+from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT, error_outputs
 from .sandbox import UID_BASE, Limits, kill_user, package_dir
 
 RESULT_VERSION = 2
@@ -162,9 +162,7 @@ def read_run(autograded: Path) -> tuple[list[str], list[str]]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         name = meta.get("grade_id") or f"#{index}"
         test = meta.get("grade") and not meta.get("solution")
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if out.get("output_type") != "error":
-                continue
+        for out in error_outputs(cell):
             ename = out.get("ename", "")
             if ename == CPU_LIMIT:
                 limits.append(f"CPU time limit hit in {name}")

@@ -20,6 +20,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from .nbgrader_runner import NbgraderTimeout, nbgrader_env, runner_for
 from .notebooks import CONFIG, write_notebook
+from .preprocessors import error_outputs
 
 @dataclass
 class TestResult:
@@ -182,7 +183,7 @@ def _failure_messages(autograded: Path) -> dict[str, str]:
         meta = cell.metadata.get("nbgrader", {})
         if not meta.get("grade") or cell.cell_type != "code":
             continue
-        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        errors = error_outputs(cell)
         if errors:
             lines = str(errors[0].get("evalue", "")).strip().splitlines() or [errors[0].get("ename", "failed")]
             more = sum(1 for ln in lines[1:] if ln.startswith("- "))

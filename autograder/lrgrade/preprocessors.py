@@ -299,13 +299,19 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
+def error_outputs(cell) -> list:
+    """The error outputs of a code cell: what it raised, or what the grader wrote there."""
+    if cell.get("cell_type", "code") != "code":
+        return []
+    return [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+
+
 def _probe_error(probe) -> str:
-    for out in probe.outputs:
-        if out.get("output_type") == "error":
-            if out.get("ename") == WALL_LIMIT:
-                return ("they ran past the grader's wall-clock backstop for one cell: does your code wait "
-                        "or sleep forever?")
-            return f"{out.get('ename', 'an error')}: {str(out.get('evalue', ''))[:500]}"
+    for out in error_outputs(probe)[:1]:
+        if out.get("ename") == WALL_LIMIT:
+            return ("they ran past the grader's wall-clock backstop for one cell: does your code wait "
+                    "or sleep forever?")
+        return f"{out.get('ename', 'an error')}: {str(out.get('evalue', ''))[:500]}"
     return ""
 
 

@@ -706,17 +706,11 @@ runs = train_pairs(schedules, TOTAL_STEPS, eval_every=TOTAL_STEPS)
 
 from lrcourse.plots import trailing_mean
 
-
-def smoothed(values, window=10):
-    """Mean of the last `window` values at each step (fewer at the start)."""
-    return trailing_mean(values, window)
-
-
 fig, (ax_lr, ax_loss) = plt.subplots(2, 1, sharex=True, figsize=(9, 7), gridspec_kw={"height_ratios": [1, 2.5]})
 for (name, histories), color in zip(runs.items(), ("tab:red", "tab:blue")):
     ax_lr.plot(histories[0].lr, color=color, linewidth=2, label=name)
     for i, history in enumerate(histories):
-        ax_loss.plot(smoothed(history.loss), color=color, linewidth=1.2, alpha=0.8,
+        ax_loss.plot(trailing_mean(history.loss, 10), color=color, linewidth=1.2, alpha=0.8,
                      label=f"{name} ({len(SEEDS)} seed{'s' if len(SEEDS) > 1 else ''})" if i == 0 else None)
 ax_loss.axhline(UNIGRAM, color="gray", linestyle="--", linewidth=1)
 ax_loss.text(TOTAL_STEPS * 0.99, UNIGRAM + 0.02, f"character frequencies only: {UNIGRAM:.2f}", ha="right",

@@ -608,19 +608,15 @@ print(f"All {len(SEEDS)} seeds agree on all {len(SWEEP_LRS)} learning rates: "
 # have no final loss and are drawn as crosses at the top.
 
 # %%
+from lrcourse.plots import trailing_mean
+
 COLORS = {"stalled": plt.cm.Greys, "healthy": plt.cm.Greens, "diverged": plt.cm.Reds}
 CLIP = 1e3
 
 
-def trailing_mean(values, window):
-    """Mean of the last `window` finite values at each update (fewer at the start)."""
-    values = np.asarray(values, dtype=np.float64)
-    out = np.full(len(values), np.nan)
-    for k in range(len(values)):
-        chunk = values[max(0, k - window + 1):k + 1]
-        if np.isfinite(chunk).all():
-            out[k] = chunk.mean()
-    return out
+def smoothed(values):
+    """The mean of the last 10 losses; NaN from where a run blows up, so its line stops."""
+    return trailing_mean(values, 10, skip_nonfinite=False)
 
 
 def verdict_color(verdict, lr):
@@ -633,7 +629,7 @@ def verdict_color(verdict, lr):
 fig, (ax_curves, ax_final) = plt.subplots(1, 2, figsize=(14, 5))
 for lr, history in sweeps[SEEDS[0]].items():
     verdict = verdicts[SEEDS[0]][lr]
-    curve = np.minimum(trailing_mean(history.loss, 10), CLIP)
+    curve = np.minimum(smoothed(history.loss), CLIP)
     label = f"lr={lr:.2g}: {verdict}" + (" (NaN)" if history.diverged else "")
     ax_curves.plot(curve, color=verdict_color(verdict, lr), linewidth=1.6, label=label)
     if history.diverged:
@@ -798,7 +794,7 @@ for i, (seed, h) in enumerate(range_runs.items()):
     color = plt.cm.tab10(i)
     losses = np.asarray(h.loss, dtype=np.float64)
     ax.plot(h.lr, np.where(np.isfinite(losses), losses, np.nan), color=color, linewidth=0.6, alpha=0.35)
-    ax.plot(h.lr, trailing_mean(losses, 10), color=color, linewidth=2, label=f"seed {seed}")
+    ax.plot(h.lr, smoothed(losses), color=color, linewidth=2, label=f"seed {seed}")
     ax.axvline(at_minimum[seed], color=color, linestyle=":", linewidth=1.2)
     ax.axvline(suggested[seed], color=color, linestyle="--", linewidth=1.2)
 ax.axhline(math.log(10), color="gray", linestyle="--", linewidth=1)
