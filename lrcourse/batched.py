@@ -46,7 +46,7 @@ from torch import nn
 from .data import DigitsData, load_digits
 from .models import DigitsMLP
 from .runtime import pick_device, progress as progress_line, seed_everything
-from .train import History, Schedule, as_schedule, minibatch_indices
+from .train import History, Schedule, as_schedule, check_optimizer, minibatch_indices
 
 __all__ = ["train_batched", "lr_sweep_batched", "train_lm_batched", "per_schedule_and_seed"]
 
@@ -250,16 +250,11 @@ def train_batched(
     seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_runs:
         raise ValueError(f"got {len(seeds)} seeds for {n_runs} runs")
-    if optimizer == "sgd":
-        opt: _SGD | _AdamW = _SGD(momentum, weight_decay)
-    elif optimizer in ("adam", "adamw"):
-        opt = _AdamW(betas, weight_decay)
-    else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+    opt = _SGD(momentum, weight_decay) if check_optimizer(optimizer) == "sgd" else _AdamW(betas, weight_decay)
     histories = [History() for _ in range(n_runs)]
     if n_runs == 0:
         return histories
-    device = torch.device(device) if device is not None else pick_device()
+    device = pick_device(device)
     data = (data if data is not None else load_digits()).to(device)
 
     # Initial weights and minibatch order of each distinct seed, built as train() builds them.
@@ -430,7 +425,7 @@ def train_lm_batched(
         raise ValueError(f"got {len(seeds)} seeds for {n_runs} runs")
     if n_runs == 0:
         return []
-    device = torch.device(device) if device is not None else pick_device()
+    device = pick_device(device)
     corpus = (corpus if corpus is not None else load_corpus()).to(device)
 
     # Initial weights and batch generator of each seed, made as train_lm makes them (one

@@ -14,7 +14,8 @@ def pick_device(prefer: str | None = None) -> torch.device:
     """The fastest device available: ``cuda``, then ``mps``, then ``cpu``.
 
     ``prefer`` (or the environment variable ``LRCOURSE_DEVICE``) forces one, e.g.
-    ``"cpu"`` to reproduce a CPU run on a GPU machine.
+    ``"cpu"`` to reproduce a CPU run on a GPU machine; every trainer's ``device=None``
+    means this choice.
     """
     prefer = prefer or os.environ.get("LRCOURSE_DEVICE")
     if prefer:

@@ -35,6 +35,18 @@ class History:
         return sum(tail) / len(tail)
 
 
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def check_optimizer(name: str) -> str:
+    """``name`` if the trainers know it: "sgd" (with momentum) or "adamw"."""
+    if name not in OPTIMIZERS:
+        hint = (" (AdamW, with its decoupled weight decay, is the one the course uses; "
+                "torch.optim.Adam adds the decay to the gradient)") if name == "adam" else ""
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {name!r}{hint}")
+    return name
+
+
 def as_schedule(lr: float | Schedule) -> Schedule:
     """``lr`` as a schedule: a callable is one already, a number is a constant LR."""
     if callable(lr):
@@ -89,17 +101,15 @@ def train(
     data in the same order. Training stops early if the loss becomes inf or NaN.
     """
     schedule = as_schedule(lr)
-    device = torch.device(device) if device is not None else pick_device()
+    device = pick_device(device)
     data = (data if data is not None else load_digits()).to(device)
     generator = seed_everything(seed)
     model = model_fn().to(device)
     params = model.parameters()
-    if optimizer == "sgd":
+    if check_optimizer(optimizer) == "sgd":
         opt = torch.optim.SGD(params, lr=0.0, momentum=momentum, weight_decay=weight_decay)
-    elif optimizer in ("adam", "adamw"):
-        opt = torch.optim.AdamW(params, lr=0.0, betas=betas, weight_decay=weight_decay)
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+        opt = torch.optim.AdamW(params, lr=0.0, betas=betas, weight_decay=weight_decay)
 
     batches = minibatch_indices(len(data.x_train), batch_size, generator)
 
@@ -162,5 +172,5 @@ def lr_sweep(lrs: Sequence[float], total_steps: int, **train_kwargs) -> dict[flo
     """Train one model per constant learning rate, each from the same seed."""
     data = train_kwargs.pop("data", None)
     device = train_kwargs.get("device")
-    data = data if data is not None else load_digits(device or pick_device())
+    data = data if data is not None else load_digits(pick_device(device))
     return {lr: train(lr, total_steps, data=data, **train_kwargs) for lr in lrs}

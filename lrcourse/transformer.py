@@ -213,7 +213,7 @@ def train_lm(
     reloading the text for every run.
     """
     schedule = as_schedule(lr)
-    device = torch.device(device) if device is not None else pick_device()
+    device = pick_device(device)
     corpus = (corpus if corpus is not None else load_corpus()).to(device)
     generator = seed_everything(seed)
     model = TinyTransformer(corpus.vocab_size).to(device)  # initialised on the CPU, then moved

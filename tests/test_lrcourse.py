@@ -300,11 +300,6 @@ def test_adamw_works(digits):
     assert hist.final_loss() < 1.0
 
 
-def test_bad_optimizer_name(digits):
-    with pytest.raises(ValueError, match="optimizer"):
-        train(0.1, 5, data=digits, optimizer="rmsprop")
-
-
 def test_batch_larger_than_training_set(digits):
     with pytest.raises(ValueError, match="batch_size"):
         train(0.1, 5, data=digits, batch_size=len(digits.x_train) + 1)
@@ -468,3 +463,14 @@ def test_progress_is_plain_text_and_closes_even_when_a_run_stops_early(monkeypat
     assert shown[0]["text/plain"].endswith("0/10") and "4/10" in shown[-2]["text/plain"]
     assert shown[-1] == {"text/plain": ""}, "the line is emptied when the run stops"
     assert isinstance(runtime.progress(5, "x", enabled=False), runtime._NoProgress)
+
+
+def test_an_unknown_optimizer_name_is_refused_and_adam_is_not_taken_for_adamw(digits):
+    from lrcourse.batched import train_batched
+
+    for trainer in (lambda name: train(0.1, 1, data=digits, optimizer=name),
+                    lambda name: train_batched([0.1], 1, data=digits, optimizer=name)):
+        with pytest.raises(ValueError, match="decoupled weight decay"):
+            trainer("adam")
+        with pytest.raises(ValueError, match="'sgd' or 'adamw'"):
+            trainer("rmsprop")
