@@ -133,13 +133,16 @@ def test_check_blank_copy_scores_zero_with_reasons(tmp_path):
     assert "passed" not in proc.stdout.replace("all passed", "")
 
 
-def test_check_without_solutions_runs_visible_tests_only(tmp_path):
+def test_check_without_solutions_runs_visible_tests_only(tmp_path, capsys):
+    """In process, as nbgrader tests its apps: the folders are arguments, not import-time state."""
+    from lrgrade import cli
+
     a = "00-start-here"
     nb = _built(a, tmp_path / f"{a}.ipynb")
-    proc = lrgrade("check", str(nb), env={"LRGRADE_SOLUTIONS": str(tmp_path / "no-solutions-here")})
-    assert proc.returncode == 0, proc.stderr
-    assert "only the visible tests ran" in proc.stdout
-    assert "total: 1 / 1" in proc.stdout
+    assert cli.main(["--solutions", str(tmp_path / "no-solutions-here"), "check", str(nb)]) == 0
+    out = capsys.readouterr().out
+    assert "only the visible tests ran" in out
+    assert "total: 1 / 1" in out
 
 
 def test_check_rejects_a_malformed_notebook_clearly(tmp_path):

@@ -29,37 +29,38 @@ from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignmen
 DEFAULT_NOTEBOOK_TIMEOUT = 3600  # wall-clock backstop for one whole notebook (limits are on CPU time)
 
 
-def grading_sources(only: list[str] | None = None) -> tuple[dict[str, nbformat.NotebookNode], bool]:
+def grading_sources(args, only: list[str] | None = None) -> tuple[dict[str, nbformat.NotebookNode], bool]:
     """The notebooks to grade against, and whether they include the hidden tests.
 
     With ``solutions/`` (an instructor, or a self-paced learner with the whole repo) the
     hidden tests are included; with only ``course/`` (a class handout) just the visible ones.
     """
-    if assignments(SOLUTIONS):
-        names = [a for a in assignments(SOLUTIONS) if only is None or a in only]
-        return {a: build_notebook(source_path(a), a) for a in names}, True
-    names = [a for a in assignments(COURSE) if only is None or a in only]
-    return {a: read_any(COURSE / a / f"{a}.ipynb") for a in names}, False
+    if assignments(args.solutions):
+        names = [a for a in assignments(args.solutions) if only is None or a in only]
+        return {a: build_notebook(source_path(a, args.solutions), a) for a in names}, True
+    names = [a for a in assignments(args.course) if only is None or a in only]
+    return {a: read_any(args.course / a / f"{a}.ipynb") for a in names}, False
 
 
-def known_assignments() -> list[str]:
-    return assignments(SOLUTIONS) or assignments(COURSE)
+def known_assignments(args) -> list[str]:
+    return assignments(args.solutions) or assignments(args.course)
 
 
 # -- build and release ------------------------------------------------------------------
 def cmd_build(args) -> int:
-    for a in assignments(SOLUTIONS):
-        out = SOLUTIONS / a / f"{a}.ipynb"
-        write_notebook(build_notebook(source_path(a), a), out)
-        print(f"built {out.relative_to(SOLUTIONS.parent)}")
+    for a in assignments(args.solutions):
+        out = args.solutions / a / f"{a}.ipynb"
+        write_notebook(build_notebook(source_path(a, args.solutions), a), out)
+        print(f"built {out}")
     return 0
 
 
-def release(out: Path) -> list[str]:
-    """Generate the student notebooks from solutions/ into ``out`` (replacing it)."""
-    names = assignments(SOLUTIONS)
+def release(out: Path, solutions: Path = SOLUTIONS) -> list[str]:
+    """Generate the student notebooks from ``solutions`` into ``out`` (replacing it)."""
+    names = assignments(solutions)
     with tempfile.TemporaryDirectory(prefix="lrgrade-release-") as tmp:
-        course = NbgraderCourse(Path(tmp)).create({a: build_notebook(source_path(a), a) for a in names})
+        course = NbgraderCourse(Path(tmp)).create({a: build_notebook(source_path(a, solutions), a)
+                                                   for a in names})
         if out.exists():
             for child in out.iterdir():
                 if child.is_dir():
@@ -71,14 +72,14 @@ def release(out: Path) -> list[str]:
 
 
 def cmd_release(args) -> int:
-    out = Path(args.out) if args.out else COURSE
-    for a in release(out):
+    out = Path(args.out) if args.out else args.course
+    for a in release(out, args.solutions):
         print(f"released {out / a / (a + '.ipynb')}")
     return 0
 
 
 def cmd_course_dir(args) -> int:
-    sources, _ = grading_sources()
+    sources, _ = grading_sources(args)
     course = NbgraderCourse(Path(args.directory)).create(sources)
     print(f"nbgrader course directory ready at {course.root} "
           f"(assignments: {', '.join(sources)}). Run nbgrader commands from there.")
@@ -102,11 +103,11 @@ def cmd_check(args) -> int:
     path = Path(args.notebook).expanduser().resolve()
     try:
         nb = build_notebook(path) if path.suffix == ".py" else read_any(path)
-        assignment = assignment_of(nb, path, known_assignments())
+        assignment = assignment_of(nb, path, known_assignments(args))
     except NotebookError as err:
         print(f"lrgrade check: {err}", file=sys.stderr)
         return 2
-    sources, hidden = grading_sources([assignment])
+    sources, hidden = grading_sources(args, [assignment])
     with tempfile.TemporaryDirectory(prefix="lrgrade-check-") as tmp:
         course = NbgraderCourse(Path(tmp), cell_timeout=args.cell_timeout, cell_cpu=args.cell_cpu).create(sources)
         course.submit("me", assignment, nb)
@@ -171,10 +172,10 @@ def cmd_grade(args) -> int:
     except SandboxUnavailable as err:
         print(f"lrgrade grade: {err}", file=sys.stderr)
         return 2
-    sources, hidden = grading_sources(args.assignment or None)
+    sources, hidden = grading_sources(args, args.assignment or None)
     settings = Settings(args.cell_timeout, args.notebook_timeout, limits, args.cell_cpu)
     out.mkdir(parents=True, exist_ok=True)
-    grader = ClassGrader(submissions, out, sources, known_assignments(), settings, jobs=args.jobs)
+    grader = ClassGrader(submissions, out, sources, known_assignments(args), settings, jobs=args.jobs)
     print(f"grading {len(students)} students x {len(sources)} assignments "
           f"({'with' if hidden else 'WITHOUT'} hidden tests; {args.jobs} worker(s); "
           f"sandbox: {'bubblewrap' if limits.mode == 'bwrap' else 'none, limits only'})")
@@ -203,7 +204,7 @@ def cmd_mutate(args) -> int:
     from . import mutate
     try:
         report = mutate.run_mutation_check(args.assignment or None, min_share=args.min_share,
-                                           time_limit=args.time_limit, jobs=args.jobs)
+                                           time_limit=args.time_limit, jobs=args.jobs, solutions=args.solutions)
     except ValueError as err:
         print(f"lrgrade mutate: {err}", file=sys.stderr)
         return 2
@@ -229,6 +230,10 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lrgrade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--solutions", type=Path, default=None,
+                        help="the instructor's sources (default: $LRGRADE_SOLUTIONS, else solutions/)")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="the student notebooks (default: $LRGRADE_COURSE, else course/)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build solutions/*/*.ipynb from the .py sources").set_defaults(func=cmd_build)
     p = sub.add_parser("release", help="regenerate course/ from solutions/")
@@ -271,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--notebook-timeout", type=int, default=DEFAULT_NOTEBOOK_TIMEOUT,
                        help=f"wall-clock backstop per notebook, in seconds (default {DEFAULT_NOTEBOOK_TIMEOUT})")
     args = parser.parse_args(argv)
+    # Read here, when the command runs, never at import: a caller in this process (a test)
+    # can change them between two calls.
+    args.solutions = Path(args.solutions or os.environ.get("LRGRADE_SOLUTIONS") or SOLUTIONS).resolve()
+    args.course = Path(args.course or os.environ.get("LRGRADE_COURSE") or COURSE).resolve()
     try:
         return args.func(args)
     except SourceError as err:

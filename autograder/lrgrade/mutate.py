@@ -622,12 +622,14 @@ def check_notebook(nb, assignment: str, path: Path | None = None, *,
     return report
 
 
-def resolve(names: list[str] | None) -> list[tuple[str, Path]]:
-    """(assignment, source path) for names (``NN-topic``) or paths; all of solutions/ if none."""
+def resolve(names: list[str] | None, solutions: Path | None = None) -> list[tuple[str, Path]]:
+    """(assignment, source path) for names (``NN-topic``) or paths; all of ``solutions``
+    (default: the repository's solutions/) if none."""
     from .notebooks import SOLUTIONS, assignments, source_path
-    known = assignments(SOLUTIONS)
+    solutions = solutions or SOLUTIONS
+    known = assignments(solutions)
     if not names:
-        return [(a, source_path(a)) for a in known]
+        return [(a, source_path(a, solutions)) for a in known]
     out = []
     for name in names:
         p = Path(name)
@@ -635,7 +637,7 @@ def resolve(names: list[str] | None) -> list[tuple[str, Path]]:
             out.append((p.stem, p.resolve()))
         elif name.rstrip("/").split("/")[-1] in known:
             a = name.rstrip("/").split("/")[-1]
-            out.append((a, source_path(a)))
+            out.append((a, source_path(a, solutions)))
         else:
             raise ValueError(f"unknown assignment {name!r} (known: {', '.join(known) or 'none'})")
     return out
@@ -647,9 +649,10 @@ def load(path: Path, assignment: str | None = None):
 
 
 def run_mutation_check(names: list[str] | None = None, *, min_share: float = DEFAULT_MIN_SHARE,
-                       time_limit: float = DEFAULT_TIME_LIMIT, jobs: int | None = None) -> MutationReport:
+                       time_limit: float = DEFAULT_TIME_LIMIT, jobs: int | None = None,
+                       solutions: Path | None = None) -> MutationReport:
     """The mutation check over the chosen notebooks (default: all of solutions/), in parallel."""
-    chosen = resolve(names)
+    chosen = resolve(names, solutions)
     if not chosen:
         raise ValueError("no notebooks to check (solutions/ has none)")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) or 1))

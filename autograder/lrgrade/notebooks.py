@@ -12,7 +12,6 @@ and :func:`build_notebook` fills in the rest of nbgrader's schema (version 3).
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,10 +19,10 @@ import jupytext
 import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
-# LRGRADE_SOLUTIONS / LRGRADE_COURSE point the tools elsewhere (e.g. a missing folder, to
-# check a notebook the way a class handout without solutions/ would).
-SOLUTIONS = Path(os.environ.get("LRGRADE_SOLUTIONS", REPO / "solutions"))
-COURSE = Path(os.environ.get("LRGRADE_COURSE", REPO / "course"))
+# Where the sources and the handout are unless the caller says otherwise (`lrgrade
+# --solutions DIR --course DIR`).
+SOLUTIONS = REPO / "solutions"
+COURSE = REPO / "course"
 CONFIG = REPO / "autograder" / "nbgrader_config.py"
 METADATA_KEY = "lr_schedules"  # notebook metadata: {"assignment": "NN-topic"}
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's markers
