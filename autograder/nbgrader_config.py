@@ -7,11 +7,20 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
+from lrgrade.notebooks import REPO
 from lrgrade.preprocessors import AnswersOnly, SafeFeedback, SafeOutputs, TrustedExecute
+from lrgrade.sandbox import package_dir
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the file)
 
 c.CourseDirectory.course_id = "lr-schedules"
+
+# What of this course a student's sandboxed kernel may read (the helper package and the
+# shipped data sets, read-only) and which of its settings it keeps (quick mode, threads,
+# device). The grader's results are also keyed on the code in `read_only` folders: a new
+# verdict rule in lrcourse regrades everyone.
+c.SandboxKernelManager.read_only = [str(package_dir("lrcourse")), str(REPO / "data")]
+c.SandboxKernelManager.pass_env = ["LRCOURSE_QUICK", "LRCOURSE_THREADS", "LRCOURSE_DEVICE"]
 
 # A submission contributes only its answer cells (matched by grade_id); everything else,
 # deleted or edited test cells included, comes from the released notebook

@@ -42,7 +42,7 @@ from . import scan
 from .nbgrader_course import NbgraderCourse, NotebookResult, last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT, error_outputs
-from .sandbox import UID_BASE, Limits, kill_user, package_dir
+from .sandbox import UID_BASE, Limits, kill_user
 
 RESULT_VERSION = 2
 
@@ -191,8 +191,10 @@ class ClassGrader:
         self.sources, self.all_assignments = sources, all_assignments
         self.settings, self.jobs, self.log = settings, max(1, jobs), log
         # The key of a result: the tests, the settings, and the grader's own code, with the
-        # lrcourse modules that judge results (a new verdict rule or config regrades everyone).
-        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(package_dir("lrcourse").glob("*.py"))
+        # course's code that the kernel reads and that judges results (lrcourse): a new
+        # verdict rule or config regrades everyone.
+        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(
+            p for folder in sandbox_read_only() for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
         grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
         self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()
@@ -337,6 +339,14 @@ class ClassGrader:
         if main_root.exists():
             shutil.rmtree(main_root)
         os.replace(staging, main_root)
+
+
+def sandbox_read_only() -> list[Path]:
+    """The folders ``nbgrader_config.py`` lets a student's kernel read: the course's code and data."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
+    return [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
 
 
 def claim_sandbox_uids(n: int) -> dict:

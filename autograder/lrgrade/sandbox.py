@@ -9,7 +9,9 @@ them when nbgrader starts a kernel.
 What the sandbox (Debian's ``bubblewrap``, ``bwrap``) gives the kernel:
 
 * a file system that holds only the system's programs and libraries, Python, the
-  course's virtual environment, ``lrcourse`` and ``data/``, all read-only; its working
+  course's virtual environment and the folders the config names
+  (``SandboxKernelManager.read_only``: for this course ``lrcourse`` and ``data/``), all
+  read-only; its working
   folder, ``/tmp`` and ``/dev/shm`` are empty memory-backed folders of a fixed size
   (``scratch_mb`` each), so files count against a limit: not ``solutions/``, the
   gradebook, the submission, the instructor's home or the other students' files;
@@ -38,14 +40,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import List, Unicode
 
 from .sandbox_exec import pids_of
 
 EXEC = Path(__file__).with_name("sandbox_exec.py")
 UID_BASE = 61000  # sandbox users are 61000, 61001, ... (one per worker); no login, no files
-# Variables the kernel may see; everything else of the grader's environment stays outside.
-PASS_ENV = ("NBGRADER_EXECUTION", "LRCOURSE_QUICK", "LRCOURSE_THREADS", "LRCOURSE_DEVICE", "CI",
-            "MPLBACKEND", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# Variables any kernel may see; a course adds its own (SandboxKernelManager.pass_env), and
+# everything else of the grader's environment stays outside.
+PASS_ENV = ("NBGRADER_EXECUTION", "CI", "MPLBACKEND", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE")
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,11 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path) -> list[str]:
-    """The bwrap command line that starts ``kernel_cmd`` in the sandbox described above."""
-    from lrcourse.data import data_dir
-
+def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path,
+                  read_only: list[str] = (), pass_env: list[str] = ()) -> list[str]:
+    """The bwrap command line that starts ``kernel_cmd`` in the sandbox described above,
+    with the folders ``read_only`` readable and the variables ``pass_env`` (besides
+    ``PASS_ENV``) kept."""
     args = [find_bwrap(), "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if os.getuid() != 0:
@@ -123,7 +128,7 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU grading machine keeps its GPU
         args += ["--dev-bind-try", str(dev), str(dev)]
     read_only = {Path(sys.base_prefix).resolve(), Path(sys.prefix), Path(sys.prefix).resolve(),
-                 package_dir("lrcourse"), Path(data_dir()).resolve()}
+                 *(Path(p).resolve() for p in read_only)}
     # bwrap creates the folders above a mount point as it finds them (e.g. /root 0700,
     # which the sandbox user could not enter): create them first, open to all.
     parents = {p for path in read_only | {EXEC, rundir, cwd} for p in Path(path).parents if p != Path("/")}
@@ -136,7 +141,7 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path
              "--perms", "1777", "--size", size, "--tmpfs", str(cwd), "--chdir", str(cwd),
              "--clearenv", "--setenv", "HOME", "/tmp/home", "--setenv", "PATH",
              f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"]
-    for key in PASS_ENV:
+    for key in dict.fromkeys([*PASS_ENV, *pass_env]):
         if key in os.environ:
             args += ["--setenv", key, os.environ[key]]
     return args + ["--", *_exec_prefix(limits), *kernel_cmd]
@@ -163,7 +168,17 @@ def kill_user(uid: int) -> int:
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through ``bwrap`` and ``sandbox_exec.py``."""
+    """A kernel manager that starts the kernel through ``bwrap`` and ``sandbox_exec.py``.
+
+    What the kernel may read and which variables it keeps are the course's to say, in
+    ``nbgrader_config.py``; the limits come from the grading tool (``Limits.from_env``).
+    """
+
+    read_only = List(Unicode(), help="Folders the sandboxed kernel may read (read-only) besides the "
+                                     "system, Python and its environment: the course's own packages "
+                                     "and data").tag(config=True)
+    pass_env = List(Unicode(), help="Environment variables the sandboxed kernel keeps, besides "
+                                    "lrgrade.sandbox.PASS_ENV").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -193,7 +208,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if os.getuid() == 0:
             for path in [self._rundir, *self._rundir.rglob("*")]:
                 os.chown(path, self._limits.uid, self._limits.uid, follow_symlinks=False)
-        return bwrap_command(cmd, self._limits, cwd, self._rundir)
+        return bwrap_command(cmd, self._limits, cwd, self._rundir, self.read_only, self.pass_env)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
