@@ -18,10 +18,13 @@ import asyncio
 import base64
 import binascii
 import copy
+import importlib
 import json
 import os
 import re
 import signal
+import sys
+import threading
 from pathlib import Path
 
 import nbformat
@@ -119,7 +122,8 @@ class TrustedExecute(Execute):
         kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
         no_output_widget_emulation(self)
-        self._tests: dict = {}  # grade_id -> lrgrade.trusted.TestCell
+        self._tests: dict | None = None  # grade_id -> lrgrade.trusted.TestCell, read at the first test
+        self._source: Path | None = None
         self._reset()
 
     def _reset(self):
@@ -132,7 +136,12 @@ class TrustedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         _, source = _course_paths(self.config, resources)
-        self._tests = read_tests(source)
+        # Read when the first test cell comes. Reading imports lrcourse and torch into this
+        # process (2-3 s, once per process): a thread does that now, while the kernel starts
+        # and runs the cells above the first test in its own process.
+        if "lrgrade.trusted" not in sys.modules:
+            threading.Thread(target=importlib.import_module, args=("lrgrade.trusted",), daemon=True).start()
+        self._source, self._tests = source, None
         self._reset()
         return super().preprocess(nb, resources, km)
 
@@ -144,6 +153,8 @@ class TrustedExecute(Execute):
             return cell
         test = _grade_id(cell) if is_grade(cell) and not is_solution(cell) else None
         if test is not None:
+            if self._tests is None:
+                self._tests = read_tests(self._source)
             return await self._run_test(cell, cell_index, self._tests.get(test))
         if self._dead or not cell.source.strip():
             return cell
