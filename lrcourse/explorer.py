@@ -286,13 +286,13 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     carries handles for scripts and tests: ``.dropdown``, ``.controls`` (schedule name ->
     {parameter: widget}), ``.params()`` (the current schedule's arguments), ``.redraw()``,
     ``.output``, ``.log_scale``, ``.past_end`` and ``.last_values()`` (the learning rates
-    drawn last, over the run; empty if the schedule raised).
+    drawn last, over the run; empty if the schedule raised). Under grading it draws the
+    plot the widget opens with and returns None (:func:`lrcourse.widgets.static_under_grading`).
     """
-    import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .widgets import drawing_error
+    from .widgets import drawing_error, static_under_grading
 
     if not schedules:
         raise ValueError("schedule_explorer needs at least one schedule")
@@ -301,6 +301,24 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     if unknown:
         raise ValueError(f"specs names schedules that were not given: {sorted(unknown)}")
     all_specs = {name: param_specs(fn, total_steps, specs.get(name)) for name, fn in schedules.items()}
+
+    def draw_static(name: str, current: Mapping[str, Any], logy: bool, extra_steps: int) -> list[float]:
+        """Draw one schedule as the widget shows it; its values over the run."""
+        values = schedule_values(schedules[name], total_steps, **current)  # raises before any figure
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        try:
+            render_schedule(schedules[name], total_steps, current, ax=ax, logy=logy, extra_steps=extra_steps)
+            fig.tight_layout()
+            display(fig)
+        finally:
+            plt.close(fig)
+        return values
+
+    first = next(iter(schedules))
+    if static_under_grading(lambda: draw_static(first, {p: s.value for p, s in all_specs[first].items()},
+                                                bool(logy), 0), first):
+        return None
+    import ipywidgets as widgets
 
     dropdown = widgets.Dropdown(options=list(schedules), value=next(iter(schedules)), description="schedule")
     log_box = widgets.Checkbox(value=bool(logy), description="log scale", indent=False)
@@ -320,18 +338,11 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
         with out:
             out.clear_output(wait=True)
             try:
-                current = params()
-                state["values"] = schedule_values(schedules[name], total_steps, **current)
+                state["values"] = draw_static(name, params(), log_box.value,
+                                              total_steps // 4 if past_box.value else 0)
             except Exception as err:  # noqa: BLE001 - shown to the user instead of a traceback
                 state["values"] = []
                 print(drawing_error(name, err))
-                return
-            fig, ax = plt.subplots(figsize=(7.5, 3.8))
-            render_schedule(schedules[name], total_steps, current, ax=ax, logy=log_box.value,
-                            extra_steps=total_steps // 4 if past_box.value else 0)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
 
     def show_controls(change=None):
         control_box.children = tuple(controls[dropdown.value].values())

@@ -62,12 +62,17 @@ def quick_mode() -> bool:
     forced = os.environ.get("LRCOURSE_QUICK")
     if forced is not None:
         return forced.strip().lower() not in ("", "0", "false", "no")
-    return bool(os.environ.get("NBGRADER_EXECUTION")) or os.environ.get("CI", "").lower() == "true"
+    return under_grading() or os.environ.get("CI", "").lower() == "true"
+
+
+def under_grading() -> bool:
+    """True while nbgrader runs the notebook (it sets ``NBGRADER_EXECUTION``)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
 
 
 def in_notebook() -> bool:
     """True in a Jupyter kernel that a person is watching (not under nbgrader)."""
-    return "ipykernel" in sys.modules and not os.environ.get("NBGRADER_EXECUTION")
+    return "ipykernel" in sys.modules and not under_grading()
 
 
 class Progress:

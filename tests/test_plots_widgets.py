@@ -207,3 +207,37 @@ def test_loss_curves_clip_keeps_the_others_readable():
     assert list(blown.get_markevery()) == [2]
     assert 1e3 < ax.get_ylim()[1] < 1e4
     assert "clipped" in ax.get_ylabel()
+
+
+def test_under_grading_the_explorers_draw_their_first_plot_and_make_no_widget(monkeypatch):
+    """No widget messages while nbgrader runs a notebook (one stalled a graded cell)."""
+    import IPython.display
+
+    from lrcourse.explorer import schedule_explorer
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    linear = lambda step, lr_max=0.1, total_steps=100: lr_max * (1 - step / total_steps)  # noqa: E731
+    assert schedule_explorer({"linear": linear}, total_steps=100) is None
+    trajectory = lambda x0, lam, lr, steps: [x0 * (1 - lr * lam) ** k for k in range(steps + 1)]  # noqa: E731
+    assert widgets.quadratic_explorer(trajectory) is None
+    assert len(shown) == 2 and all(isinstance(fig, matplotlib.figure.Figure) for fig in shown)
+    assert plt.get_fignums() == [], "the explorers should close their figures"
+
+
+def test_under_grading_an_unfinished_exercise_prints_why_instead_of_a_plot(monkeypatch, capsys):
+    import IPython.display
+
+    from lrcourse.explorer import schedule_explorer
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+
+    def unfinished(step, lr_max=0.1):
+        raise NotImplementedError
+
+    assert schedule_explorer({"unfinished": unfinished}) is None
+    assert shown == [] and plt.get_fignums() == []
+    assert "unfinished could not be drawn: a function it calls is not written yet" in capsys.readouterr().out
