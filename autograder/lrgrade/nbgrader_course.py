@@ -22,6 +22,7 @@ from .nbgrader_runner import NbgraderTimeout, nbgrader_env, runner_for
 from .notebooks import CONFIG, write_notebook
 from .preprocessors import error_outputs
 
+
 @dataclass
 class TestResult:
     grade_id: str

@@ -1,7 +1,8 @@
 """nbgrader commands run by a long-lived nbgrader process, one after another.
 
-Importing nbgrader takes about 5 s of CPU, more than a short notebook takes to grade, and
-``python -m nbgrader`` pays it for every command. A ``Runner`` starts one process that
+Starting nbgrader took about 5 s of CPU (its imports, and a Python start-up of the
+``alembic`` command for each new gradebook), more than a short notebook takes to grade,
+and ``python -m nbgrader`` paid it for every command. A ``Runner`` starts one process that
 imports nbgrader once and then runs each command in process, the way nbgrader's own tests
 run its apps (``nbgrader.tests.run_nbgrader``). It is still a process of its own: a
 command that hangs past its timeout is ended by killing that process (and the kernel it

@@ -318,12 +318,12 @@ def error_outputs(cell) -> list:
 
 
 def _probe_error(probe) -> str:
-    for out in error_outputs(probe)[:1]:
-        if out.get("ename") == WALL_LIMIT:
-            return ("they ran past the grader's wall-clock backstop for one cell: does your code wait "
-                    "or sleep forever?")
-        return f"{out.get('ename', 'an error')}: {str(out.get('evalue', ''))[:500]}"
-    return ""
+    errors = error_outputs(probe)
+    if not errors:
+        return ""
+    if errors[0].get("ename") == WALL_LIMIT:
+        return "they ran past the grader's wall-clock backstop for one cell: does your code wait or sleep forever?"
+    return f"{errors[0].get('ename', 'an error')}: {str(errors[0].get('evalue', ''))[:500]}"
 
 
 # -- processes, CPU time and disk use, read from /proc ---------------------------------------
