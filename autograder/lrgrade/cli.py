@@ -137,7 +137,7 @@ def cmd_check(args) -> int:
 def sandbox_limits(args) -> Limits:
     """The sandbox to grade in: bubblewrap where it works, else limits only (with a warning)."""
     limits = Limits(mode="bwrap", memory_mb=args.memory_mb)
-    problem = bwrap_problem() if args.sandbox != "off" else "turned off with --sandbox off"
+    problem = bwrap_problem() if args.sandbox != "limits-only" else "turned off with --sandbox limits-only"
     if not problem:
         return limits
     if args.sandbox == "bwrap":
@@ -249,9 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", "-j", type=_positive, default=1, help="students graded at once (default 1)")
     p.add_argument("--force", action="store_true",
                    help="regrade everyone (default: keep results whose submission and tests are unchanged)")
-    p.add_argument("--sandbox", choices=("auto", "bwrap", "off"), default="auto",
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "limits-only"), default="auto",
                    help="auto: bubblewrap if it works here, else limits only with a warning (default); "
-                        "bwrap: refuse to grade without it; off: limits only")
+                        "bwrap: refuse to grade without it; limits-only: the limits, no sandbox")
     p.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
                    help=f"address-space limit of a student's kernel (default {Limits.memory_mb})")
     p.set_defaults(func=cmd_grade)

@@ -236,7 +236,7 @@ class ClassGrader:
             for a in self.sources:
                 rows.append(self._grade_one(work, student, a, found.get(a), notes))
         finally:
-            if limits.mode != "off":
+            if limits.mode != "none":
                 kill_user(limits.uid)  # anything the student's code left running
                 _remove_run_dirs(limits.uid)
         result = {"version": RESULT_VERSION, "key": key, "rows": [asdict(r) for r in rows]}

@@ -54,7 +54,7 @@ PASS_ENV = ("NBGRADER_EXECUTION", "CI", "MPLBACKEND", "LANG", "LC_ALL", "TZ", "O
 
 @dataclass(frozen=True)
 class Limits:
-    mode: str = "off"        # "bwrap" (sandbox), "limits" (limits only), "off" (a plain kernel)
+    mode: str = "none"       # "bwrap" (sandbox and limits), "limits" (limits only), "none" (a plain kernel)
     uid: int = UID_BASE
     memory_mb: int = 4096    # address space; torch and the course's models need about 700 MB
     nproc: int = 64
@@ -193,7 +193,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        if self._limits.mode == "off":
+        if self._limits.mode == "none":
             return cmd
         # A SIGINT for the process group would hit bwrap, not the kernel: interrupt a
         # cell that runs too long with a message on the control channel instead.
