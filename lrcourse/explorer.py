@@ -201,6 +201,8 @@ def render_schedule(fn: Schedule, total_steps: int, params: Mapping[str, Any] | 
     than planned. The title gives the parameters, and the first, last and mean learning
     rate over the run (the last is that of update ``total_steps - 1``).
     """
+    from .plots import plot_schedule
+
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -208,25 +210,17 @@ def render_schedule(fn: Schedule, total_steps: int, params: Mapping[str, Any] | 
     params = dict(params or {})
     total_steps = int(total_steps)
     extra = max(0, int(extra_steps))
-    kwargs = _bind(fn, total_steps, params)
-    values = np.array(_evaluate(fn, total_steps + extra, kwargs), dtype=np.float64)
-    name = getattr(fn, "__name__", "schedule")
-    ax.plot(np.arange(len(values)), values, linewidth=1.6, label=label or name)
-    if extra:
-        ax.axvline(total_steps, linestyle=":", color="gray", linewidth=1)
+    values = np.array(_evaluate(fn, total_steps + extra, _bind(fn, total_steps, params)), dtype=np.float64)
     run = values[:total_steps]
-    if logy and np.all(run[np.isfinite(run)] > 0) and run.size:
-        ax.set_yscale("log")
-    else:
+    log_scale = bool(logy and run.size and np.all(run[np.isfinite(run)] > 0))  # a log axis needs lr > 0
+    name = getattr(fn, "__name__", "schedule")
+    plot_schedule(lambda step: values[step], total_steps, ax=ax, label=label, extra_steps=extra, logy=log_scale)
+    ax.lines[-1 - bool(extra)].set_label(label or name)
+    if not log_scale:
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(run))) if run.size else 0.0)
-    ax.set_xlabel("update (step)")
-    ax.set_ylabel("learning rate")
     summary = (f"lr(0) = {run[0]:.4g}, lr(T-1) = {run[-1]:.4g}, mean over the run = {run.mean():.4g}"
                if run.size else "empty run")
     ax.set_title(f"{name}({_describe(params)})\n{summary}  (T = {total_steps})", fontsize="medium")
-    ax.grid(True, alpha=0.3)
-    if label is not None:
-        ax.legend(fontsize="small")
     return ax
 
 
