@@ -148,9 +148,10 @@ def test_strong_tests_catch_every_mutant_and_weak_tests_almost_none():
 
 def test_later_tests_and_ordinary_cells_see_the_mutant():
     nb = _notebook(
-        (None, "", "calls = []\n"),
+        (None, "", "import torch\ncalls = []\ncount = torch.zeros(1)\n"),
         ("solution", "double", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"),
-        ("graded", "test_double", "calls.append(0)\nassert calls == [0]\n"  # no state leaks between runs
+        ("graded", "test_double", "calls.append(0)\nassert calls == [0]\n"  # no state leaks between runs,
+                                  "count.add_(1)\nassert count.item() == 1\n"  # not even in a tensor
                                   "assert double(0) == 0\n"),  # too weak alone
         (None, "", "import time\ntime.sleep(0.2)\nslow = 'replayed, not re-run'\n"),
         (None, "", "doubled = [double(v) for v in range(3)]\n"),
