@@ -26,9 +26,8 @@ later than ``train``.
 
 Cost: the matrix products are N runs' worth of arithmetic and are most of a batched step,
 so batching saves the per-step overhead of N - 1 runs (Python, dispatch, tiny kernels),
-not their arithmetic. On the course's 2-core machine (one thread, a busy machine), a
-300-update run took 0.2-0.4 s and 16 runs batched 1.0-2.2 s: about 4.5-6x one run, and
-2-3.5x faster than training them one after another (``tests/benchmark.py`` measures it).
+not their arithmetic. ``bin/benchmark`` prints what that is worth on your machine: one
+run, N runs batched, and N runs one after another.
 
 Every copy may have its own seed (``seeds=[...]``): it then gets its own initial weights
 and its own minibatch order, still exactly those of ``train(..., seed=seeds[n])``.
