@@ -61,7 +61,7 @@ def test_what_is_written_to_the_standard_streams_is_never_a_reply(runner, tmp_pa
 
 
 def test_cells_that_print_into_output_widgets_never_stall():
-    """nbclient's Output-widget stand-in stalled about 1 such cell in 20 until its timeout
+    """nbclient's Output-widget stand-in stalled about 1 such cell in 12 until its timeout
     (lrgrade.preprocessors.no_output_widget_emulation): 80 cells would almost surely hit
     one. No timed assertion: a stall raises CellTimeoutError."""
     import nbformat
