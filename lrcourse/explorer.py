@@ -214,8 +214,9 @@ def render_schedule(fn: Schedule, total_steps: int, params: Mapping[str, Any] | 
     run = values[:total_steps]
     log_scale = bool(logy and run.size and np.all(run[np.isfinite(run)] > 0))  # a log axis needs lr > 0
     name = getattr(fn, "__name__", "schedule")
+    first_new = len(ax.lines)  # plot_schedule draws the values first, then any end marker
     plot_schedule(lambda step: values[step], total_steps, ax=ax, label=label, extra_steps=extra, logy=log_scale)
-    ax.lines[-1 - bool(extra)].set_label(label or name)
+    ax.lines[first_new].set_label(label or name)
     if not log_scale:
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(run))) if run.size else 0.0)
     summary = (f"lr(0) = {run[0]:.4g}, lr(T-1) = {run[-1]:.4g}, mean over the run = {run.mean():.4g}"
@@ -286,7 +287,7 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .widgets import drawing_error, static_under_grading
+    from .widgets import draw_or_explain, static_under_grading
 
     if not schedules:
         raise ValueError("schedule_explorer needs at least one schedule")
@@ -331,12 +332,8 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
         name = dropdown.value
         with out:
             out.clear_output(wait=True)
-            try:
-                state["values"] = draw_static(name, params(), log_box.value,
-                                              total_steps // 4 if past_box.value else 0)
-            except Exception as err:  # noqa: BLE001 - shown to the user instead of a traceback
-                state["values"] = []
-                print(drawing_error(name, err))
+            extra = total_steps // 4 if past_box.value else 0
+            state["values"] = draw_or_explain(lambda: draw_static(name, params(), log_box.value, extra), name) or []
 
     def show_controls(change=None):
         control_box.children = tuple(controls[dropdown.value].values())

@@ -87,11 +87,18 @@ def static_under_grading(draw: Callable[[], object], name: str) -> bool:
     """
     if not under_grading():
         return False
-    try:
-        draw()
-    except Exception as err:  # noqa: BLE001 - a sentence instead of a traceback, as the widget does
-        print(drawing_error(name, err))
+    draw_or_explain(draw, name)
     return True
+
+
+def draw_or_explain(draw: Callable[[], object], name: str):
+    """``draw()``'s result; if the student's function raises, None and a sentence saying why
+    (:func:`drawing_error`) instead of a traceback. Every explorer draws through this."""
+    try:
+        return draw()
+    except Exception as err:  # noqa: BLE001 - a sentence instead of a traceback and an empty plot
+        print(drawing_error(name, err))
+        return None
 
 
 def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float = 1.0, steps: int = 30,
@@ -133,10 +140,7 @@ def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float 
     def draw(change=None):
         with out:
             out.clear_output(wait=True)
-            try:
-                draw_static(slider.value)
-            except Exception as err:  # noqa: BLE001 - a sentence instead of a traceback and an empty plot
-                print(drawing_error("The trajectory", err))
+            draw_or_explain(lambda: draw_static(slider.value), "The trajectory")
 
     slider.observe(draw, names="value")
     draw()
@@ -147,4 +151,4 @@ def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float 
     return box
 
 
-__all__ = ["drawing_error", "render_quadratic", "static_under_grading", "quadratic_explorer"]
+__all__ = ["drawing_error", "draw_or_explain", "render_quadratic", "static_under_grading", "quadratic_explorer"]
