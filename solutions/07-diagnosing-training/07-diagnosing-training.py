@@ -825,7 +825,7 @@ fig.tight_layout()
 #   the suggestion at about `0.02` to `0.05`. The rule "minimum / 10" buys a wide safety
 #   margin with speed. A range test gives the *scale* of a good learning rate from one
 #   cheap run; a few runs between the suggestion and the minimum find the best one, and the
-#   capstone (notebook 08) starts its schedule design from a range test.
+#   capstone (notebook 10) starts its schedule design from a range test.
 #
 # ## Summary
 #
@@ -844,5 +844,5 @@ fig.tight_layout()
 #   tenth of it is a safe learning rate. On the digits network the minimum matched the
 #   sweep's threshold and the suggestion trained well on every seed, in one run instead of 13.
 #
-# Next: **08 · Capstone**: design a whole schedule, its peak taken from a range test, and
-# meet a target loss within a budget.
+# Next: **08 · Warmup-stable-decay, cooldowns and decay to zero**: the schedules large
+# models are trained with now, trained and compared on the small transformer.

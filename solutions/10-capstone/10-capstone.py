@@ -1,9 +1,9 @@
 # %% [markdown]
-# # 08 · Capstone: a schedule on a budget
+# # 10 · Capstone: a schedule on a budget
 #
-# Six notebooks of pieces: the stable limit of a learning rate, step decay and the noise
-# floor, cosine annealing, warmup, the batch size and its scaling rule, reading a loss curve.
-# Now put them together. You get a fixed amount of data to spend, a target to reach, and
+# The notebooks so far gave you the pieces: the stable limit of a learning rate, step decay
+# and the noise floor, cosine annealing, warmup, the batch size and its scaling rule, reading
+# a loss curve, cooldowns and decaying to zero. Now put them together. You get a fixed amount of data to spend, a target to reach, and
 # the digits network of the earlier notebooks. You choose the batch size, the optimizer and
 # the learning rate of every update; the grader trains the network with your choices and
 # checks the result.
