@@ -382,12 +382,13 @@ def _stacked_lm_losses(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Ten
 
 def train_lm_batched(
     lrs_or_schedules: Sequence[float | Schedule],
-    total_steps: int,
+    total_steps: int | Sequence[int],
     *,
     seeds: Sequence[int] | None = None,
     seed: int = 0,
     batch_size: int = 32,
     betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
     eval_every: int | None = None,
     corpus=None,
     device: str | torch.device | None = None,
@@ -396,11 +397,14 @@ def train_lm_batched(
 ) -> list[History]:
     """:func:`lrcourse.transformer.train_lm` for every entry of ``lrs_or_schedules`` at once.
 
-    Run ``n`` is ``train_lm(lrs_or_schedules[n], total_steps, seed=seeds[n], ...)`` (AdamW
-    without weight decay): same initial weights, same batches, the same History to float
-    rounding. The copies' weights are stacked and trained by batched matrix products,
-    which saves the Python and dispatch overhead of separate runs, not their arithmetic
-    (on a CPU the transformer is compute-bound, so this gains little by itself).
+    Run ``n`` is ``train_lm(lrs_or_schedules[n], total_steps[n], seed=seeds[n], ...)``
+    (AdamW): same initial weights, same batches, the same History to float rounding.
+    ``total_steps`` is one length for every run or one per run; a run that is done stops
+    (its last validation loss is taken at its own end), and the others go on.
+
+    The copies' weights are stacked and trained by batched matrix products, which saves
+    the Python and dispatch overhead of separate runs, not their arithmetic (on a CPU the
+    transformer is compute-bound, so this gains little by itself).
 
     Runs of the same seed whose learning rates agree share one copy until the first update
     where they differ: a common warmup, or a step schedule before its first cut, is trained
@@ -422,6 +426,9 @@ def train_lm_batched(
     seeds = [seed] * n_runs if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_runs:
         raise ValueError(f"got {len(seeds)} seeds for {n_runs} runs")
+    totals = [int(total_steps)] * n_runs if isinstance(total_steps, int) else [int(t) for t in total_steps]
+    if len(totals) != n_runs:
+        raise ValueError(f"got {len(totals)} lengths (total_steps) for {n_runs} runs")
     if n_runs == 0:
         return []
     device = pick_device(device)
@@ -452,8 +459,8 @@ def train_lm_batched(
         for s in {seeds[r] for r in runs}:
             own[s] = torch.Generator()
             own[s].set_state(generators[s].get_state())
-        return _train_lm_group([schedules[r] for r in runs], [seeds[r] for r in runs], model, initial,
-                               own, corpus, total_steps, batch_size, betas, eval_every, device,
+        return _train_lm_group([schedules[r] for r in runs], [seeds[r] for r in runs], [totals[r] for r in runs],
+                               model, initial, own, corpus, batch_size, betas, weight_decay, eval_every, device,
                                progress if g == 0 else False, f"{n_runs} runs")
 
     with ThreadPoolExecutor(n_groups - 1) if n_groups > 1 else contextlib.nullcontext() as pool:
@@ -467,8 +474,8 @@ def train_lm_batched(
     return histories
 
 
-def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_steps, batch_size, betas,
-                    eval_every, device, progress, desc) -> list[History]:
+def _train_lm_group(schedules, seeds, totals, model, initial, generators, corpus, batch_size, betas,
+                    weight_decay, eval_every, device, progress, desc) -> list[History]:
     """The runs of :func:`train_lm_batched` whose seeds are in one group, as stacked copies."""
     from .transformer import eval_windows, sample_batch
 
@@ -497,9 +504,20 @@ def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_
     val = corpus.val
     val_idx = eval_windows(val, context)  # those of evaluate_lm
 
-    alive = list(range(n_runs))
-    with progress_line(total_steps, desc, progress) as bar:
-        for step in range(total_steps):
+    def keep_rows(rows: list[int], grad: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Drop every row of the stack but ``rows`` (in increasing order), renumbering runs."""
+        nonlocal flat, exp_avg, exp_avg_sq, row_seed, row_of
+        keep = torch.tensor(rows, device=device, dtype=torch.long)
+        flat, exp_avg, exp_avg_sq = (t[keep] for t in (flat, exp_avg, exp_avg_sq))
+        row_seed = [row_seed[row] for row in rows]
+        row_of = [rows.index(row) if row in rows else -1 for row in row_of]
+        return None if grad is None else grad[keep]
+
+    alive = [run for run in range(n_runs) if totals[run] > 0]
+    with progress_line(max(totals), desc, progress) as bar:
+        for step in range(max(totals)):
+            if not alive:
+                break
             lrs = {run: float(schedules[run](step)) for run in alive}
             # Branch: runs on one row that now want different LRs get copies of the row.
             wanted: dict[int, dict[float, list[int]]] = {}
@@ -542,14 +560,15 @@ def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_
                 alive = [run for run in alive if row_of[run] in finite]
                 if not alive:
                     break
-                keep = torch.tensor(finite, device=device)
-                flat, grad, exp_avg, exp_avg_sq = (t[keep] for t in (flat, grad, exp_avg, exp_avg_sq))
-                row_seed = [row_seed[row] for row in finite]
                 row_lr = [row_lr[row] for row in finite]
-                row_of = [finite.index(row) if row in finite else -1 for row in row_of]
+                grad = keep_rows(finite, grad)
 
-            # AdamW (no weight decay), as torch.optim.AdamW computes it, one LR per row.
+            # AdamW, as torch.optim.AdamW computes it, one LR per row: the decay first
+            # (weights times 1 - lr * weight_decay), then Adam's step.
             t = step + 1
+            if weight_decay:
+                flat.mul_(torch.tensor([1 - lr * weight_decay for lr in row_lr], dtype=flat.dtype,
+                                       device=device).view(-1, 1))
             bias_correction1 = 1 - beta1 ** t
             bias_correction2_sqrt = (1 - beta2 ** t) ** 0.5
             neg_step_size = torch.tensor([-lr / bias_correction1 for lr in row_lr], dtype=flat.dtype,
@@ -559,15 +578,22 @@ def _train_lm_group(schedules, seeds, model, initial, generators, corpus, total_
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(1e-8)
             flat.addcdiv_(exp_avg * neg_step_size, denom)
 
-            if eval_every and (t % eval_every == 0 or t == total_steps):
+            due = [run for run in alive if eval_every and (t % eval_every == 0 or t == totals[run])]
+            if due:  # evaluate only the rows whose runs record a validation loss now
+                rows = sorted({row_of[run] for run in due})
                 with torch.no_grad():
-                    total = torch.zeros(len(flat), dtype=torch.float64, device=device)
+                    total = torch.zeros(len(rows), dtype=torch.float64, device=device)
                     for chunk in val_idx.split(256):
-                        xs, ys = (val[c].expand(len(flat), -1, -1) for c in (chunk, chunk + 1))
-                        total += _stacked_lm_losses(params(flat), xs, ys, n_layers, n_heads).double() * len(chunk)
+                        xs, ys = (val[c].expand(len(rows), -1, -1) for c in (chunk, chunk + 1))
+                        total += _stacked_lm_losses(params(flat[rows]), xs, ys, n_layers, n_heads).double() * len(chunk)
                     val_losses = (total / len(val_idx)).tolist()
-                for run in alive:
+                for run in due:
                     histories[run].val_steps.append(t)
-                    histories[run].val_loss.append(val_losses[row_of[run]])
+                    histories[run].val_loss.append(val_losses[rows.index(row_of[run])])
+            if any(totals[run] == t for run in alive):  # runs that are done stop; so do rows no run needs
+                alive = [run for run in alive if totals[run] > t]
+                needed = sorted({row_of[run] for run in alive})
+                if len(needed) < len(flat):
+                    keep_rows(needed)
             bar.update(1)
     return histories

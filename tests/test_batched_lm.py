@@ -58,3 +58,30 @@ def test_seed_count_must_match(corpus):
     with pytest.raises(ValueError, match="seeds"):
         train_lm_batched([0.01, 0.02], 3, seeds=[0], corpus=corpus, device="cpu")
     assert train_lm_batched([], 3, corpus=corpus, device="cpu") == []
+
+
+def test_runs_of_their_own_lengths_with_weight_decay_match_train_lm(corpus):
+    # A WSD stable phase branched into cooldowns that end at their own budgets (16 and 24
+    # updates), next to a run of another seed, all with AdamW's weight decay.
+    stable = 0.01
+    cooldown = lambda total: lambda s: stable * min(1.0, (total - s) / 6)  # noqa: E731
+    schedules = [cooldown(16), cooldown(24), lambda s: 0.005]
+    seeds, totals = [0, 0, 1], [16, 24, 10]
+    batched = train_lm_batched(schedules, totals, seeds=seeds, weight_decay=0.1, corpus=corpus, eval_every=8,
+                               device="cpu", progress=False)
+    for i, (schedule, seed, total, bat) in enumerate(zip(schedules, seeds, totals, batched)):
+        seq = train_lm(schedule, total, seed=seed, weight_decay=0.1, corpus=corpus, eval_every=8, device="cpu",
+                       progress=False)
+        assert len(bat.loss) == total, f"run {i}: {len(bat.loss)} updates, expected its own {total}"
+        assert all(_close(a, b) for a, b in zip(seq.loss, bat.loss)), f"run {i}: {bat.loss}, {seq.loss}"
+        assert bat.lr == seq.lr, f"run {i}: learning rates differ"
+        assert bat.val_steps == seq.val_steps, f"run {i}: evaluated at {bat.val_steps}, {seq.val_steps}"
+        assert all(_close(a, b) for a, b in zip(seq.val_loss, bat.val_loss)), f"run {i}: {bat.val_loss}, {seq.val_loss}"
+    # the decay really acts: without it the same run ends elsewhere
+    plain = train_lm(schedules[1], 24, seed=0, corpus=corpus, device="cpu", progress=False)
+    assert not all(_close(a, b) for a, b in zip(plain.loss[1:], batched[1].loss[1:]))
+
+
+def test_lengths_must_match_runs(corpus):
+    with pytest.raises(ValueError, match="lengths"):
+        train_lm_batched([0.01, 0.02], [3], corpus=corpus, device="cpu")
