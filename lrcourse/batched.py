@@ -329,11 +329,15 @@ def lr_sweep_batched(lrs: Sequence[float], total_steps: int, **train_kwargs) -> 
 
 
 def per_schedule_and_seed(trainer: Callable[..., list[History]], schedules: dict[str, float | Schedule],
-                          seeds: Sequence[int], total_steps: int, **train_kwargs) -> dict[str, list[History]]:
+                          seeds: Sequence[int], total_steps: int | dict[str, int],
+                          **train_kwargs) -> dict[str, list[History]]:
     """Every named schedule on every seed, trained at once by ``trainer`` (:func:`train_batched`
-    or :func:`train_lm_batched`): ``{name: [History of each seed, in the order of seeds]}``."""
+    or :func:`train_lm_batched`): ``{name: [History of each seed, in the order of seeds]}``.
+
+    ``total_steps`` is one length for all, or (``train_lm_batched`` only) a length per name."""
     jobs = [(name, seed) for seed in seeds for name in schedules]  # a seed's runs together: they share updates
-    trained = trainer([schedules[name] for name, _ in jobs], total_steps, seeds=[seed for _, seed in jobs],
+    lengths = total_steps if isinstance(total_steps, int) else [total_steps[name] for name, _ in jobs]
+    trained = trainer([schedules[name] for name, _ in jobs], lengths, seeds=[seed for _, seed in jobs],
                       **train_kwargs)
     return {name: [h for (job, _), h in zip(jobs, trained) if job == name] for name in schedules}
 
