@@ -1,4 +1,4 @@
-"""The capstone's outcome (notebook 10), computed by the grader.
+"""The capstone's outcome (notebook 12), computed by the grader.
 
 A student's design crosses from the notebook as plain data (:func:`design_as_data`: the
 batch size, the optimizer's name and the learning rate of every update). The grader

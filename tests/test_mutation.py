@@ -13,9 +13,9 @@ from lrgrade.mutate import check_notebook, format_survivors, mutants_of_cell, ru
 from lrgrade.notebooks import assignments
 
 BAR = 0.90
-# Every notebook whose graded tests check implementations. 10 (capstone) is left out on
+# Every notebook whose graded tests check implementations. 12 (capstone) is left out on
 # purpose: its outcome test accepts any design that reaches the target, so most edits to
-# the reference design are other valid designs, not bugs (lrgrade mutate 10-capstone: 41%).
+# the reference design are other valid designs, not bugs (lrgrade mutate 12-capstone: 41%).
 CHECKED = [a for a in assignments(ROOT / "solutions") if not a.endswith("-capstone")]
 
 

@@ -825,7 +825,7 @@ fig.tight_layout()
 #   the suggestion at about `0.02` to `0.05`. The rule "minimum / 10" buys a wide safety
 #   margin with speed. A range test gives the *scale* of a good learning rate from one
 #   cheap run; a few runs between the suggestion and the minimum find the best one, and the
-#   capstone (notebook 10) starts its schedule design from a range test.
+#   capstone (notebook 12) starts its schedule design from a range test.
 #
 # ## Summary
 #

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 10 · Capstone: a schedule on a budget
+# # 12 · Capstone: a schedule on a budget
 #
 # The notebooks so far gave you the pieces: the stable limit of a learning rate, step decay
 # and the noise floor, cosine annealing, warmup, the batch size and its scaling rule, reading
