@@ -22,6 +22,10 @@ c.CourseDirectory.course_id = "lr-schedules"
 c.SandboxKernelManager.read_only = [str(package_dir("lrcourse")), str(REPO / "data")]
 c.SandboxKernelManager.pass_env = ["LRCOURSE_QUICK", "LRCOURSE_THREADS", "LRCOURSE_DEVICE"]
 
+# The course's test form: test cells are lists of cases made with it (lrcourse/checks.py),
+# read and judged by the grader, and run in the kernel by its `run_in_kernel`.
+c.TrustedExecute.test_form = "lrcourse.checks"
+
 # A submission contributes only its answer cells (matched by grade_id); everything else,
 # deleted or edited test cells included, comes from the released notebook
 # (lrgrade/preprocessors.py, AnswersOnly).

@@ -14,6 +14,7 @@ from nbformat import NotebookNode
 
 from lrcourse import checks
 from lrcourse.checks import call, from_plain, judge, outcome, to_plain
+from conftest import ROOT
 from lrgrade import scan, trusted
 from lrgrade.notebooks import SourceError
 from lrgrade.preprocessors import SafeFeedback, escape_markdown
@@ -117,7 +118,7 @@ def test_judge_compares_plain_results_and_explains_failures():
 
 
 def test_a_test_cell_splits_into_kernel_inputs_and_grader_verdicts():
-    cell = trusted.read_test_cell(TEST_CELL, "test_f")
+    cell = trusted.read_test_cell(TEST_CELL, "test_f", checks)
     assert cell.hidden == [False, False, True, True]
     kernel = cell.kernel_code()
     assert "def doubled_twice" in kernel and "import numpy as np" in kernel
@@ -134,13 +135,13 @@ def test_a_hidden_case_may_say_what_failed_in_words_of_its_own():
     source = ("from lrcourse.checks import call, run_tests\ntests = [call('f', 1.0).expect(2.0)]\n"
               "### BEGIN HIDDEN TESTS\ntests += [call('f', 9.5).expect(19.0).when_hidden('the target was missed'),\n"
               "          call('f', 8.5).expect(17.0)]\n### END HIDDEN TESTS\nrun_tests(tests, globals())\n")
-    cell = trusted.read_test_cell(source, "t")
+    cell = trusted.read_test_cell(source, "t", checks)
     assert cell.verdict(_kernel({"f": lambda x: 2 * x if x < 5 else 0.0}, cell)) == [
         "the target was missed", "1 hidden test failed as well"]
 
 
 def test_the_verdict_needs_one_well_formed_result_per_case():
-    cell = trusted.read_test_cell(TEST_CELL, "test_f")
+    cell = trusted.read_test_cell(TEST_CELL, "test_f", checks)
     good = _kernel({"f": _f}, cell)
     assert not cell.verdict(good)
     for payload in (None, "", "[]", json.dumps(json.loads(good)[:3]), "{" * 100_000, "[1, 2, 3, 4]"):
@@ -150,9 +151,9 @@ def test_the_verdict_needs_one_well_formed_result_per_case():
 
 def test_a_test_cell_that_does_not_stand_alone_is_refused():
     with pytest.raises(SourceError, match="stand alone"):
-        trusted.read_test_cell("tests = [call('f', x)]\nrun_tests(tests, globals())", "t")
+        trusted.read_test_cell("tests = [call('f', x)]\nrun_tests(tests, globals())", "t", checks)
     with pytest.raises(SourceError, match="no cases"):
-        trusted.read_test_cell("x = 1", "t")
+        trusted.read_test_cell("x = 1", "t", checks)
 
 
 def test_in_the_notebook_run_tests_reports_every_failure_at_once():
@@ -226,3 +227,22 @@ def test_launcher_drops_to_the_sandbox_user_and_a_session_of_its_own():
     script = 'read -r line < /proc/$$/stat; set -- $line; echo "$(id -u) $(id -G) $([ "$6" = "$$" ] && echo leader)"'
     proc = _launch("/bin/sh", "-c", script, uid=61009)
     assert proc.stdout.split() == ["61009", "61009", "leader"], proc.stdout + proc.stderr
+
+
+def test_the_grader_imports_nothing_of_the_course():
+    # lrgrade reads the course's test form by the name nbgrader_config.py gives it.
+    code = ("import sys, pkgutil, importlib, lrgrade\n"
+            "for m in pkgutil.iter_modules(lrgrade.__path__):\n"
+            "    importlib.import_module('lrgrade.' + m.name)\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'lrcourse'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT / "autograder", timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_missing_or_incomplete_test_form_is_named():
+    with pytest.raises(SourceError, match="test_form"):
+        trusted.load_form("")
+    with pytest.raises(SourceError, match="lacks"):
+        trusted.load_form("json")
+    assert trusted.load_form("lrcourse.checks") is checks

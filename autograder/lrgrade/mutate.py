@@ -20,8 +20,8 @@ either a weak test (add a test case that tells the two apart) or an *equivalent*
 (the edit changes nothing observable, e.g. a tolerance or a constant that cancels out).
 Append ``# no-mutate`` to a solution line to leave it out once you have decided it is one.
 
-How it runs, fast and in process: one worker (a subprocess, with ``LRCOURSE_QUICK=1``,
-``NBGRADER_EXECUTION=autograde`` and ``MPLBACKEND=Agg``) executes the notebook's code
+How it runs, fast and in process: one worker (a subprocess, with
+``NBGRADER_EXECUTION=autograde``, as under grading, and ``MPLBACKEND=Agg``) executes the notebook's code
 cells in order once, keeping a shallow copy of the namespace (and of the random number
 generators' state) before every cell; lists, dicts, sets and arrays in it are copied
 again for each run. It first checks that the graded cells pass on the
@@ -133,8 +133,7 @@ class _Worker:
 
 def _worker_env() -> dict:
     env = dict(os.environ)
-    env.update(LRCOURSE_QUICK="1", NBGRADER_EXECUTION="autograde", MPLBACKEND="Agg",
-               PYTHONDONTWRITEBYTECODE="1")
+    env.update(NBGRADER_EXECUTION="autograde", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     here = str(Path(__file__).resolve().parents[1])  # autograder/, so `-m lrgrade.mutate_worker` imports
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

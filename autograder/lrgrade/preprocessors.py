@@ -34,7 +34,7 @@ from nbformat import NotebookNode
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
 
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .sandbox import SandboxKernelManager
@@ -117,6 +117,9 @@ class TrustedExecute(Execute):
     max_notebook_output_bytes = Integer(16_000_000, help="Outputs kept per notebook").tag(config=True)
     max_error_chars = Integer(20_000, help="Characters kept of one error's message and traceback").tag(config=True)
     max_disk_mb = Integer(64, help="Megabytes the kernel may write to its run folder").tag(config=True)
+    test_form = Unicode("", help="The module the course's test cells are written with (for LR Schedules "
+                                 "lrcourse.checks): cells are read with it here, its run_in_kernel runs the "
+                                 "cases in the kernel, its judge gives the verdicts").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
@@ -136,11 +139,11 @@ class TrustedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         _, source = _course_paths(self.config, resources)
-        # Read when the first test cell comes. Reading imports lrcourse and torch into this
-        # process (2-3 s, once per process): a thread does that now, while the kernel starts
-        # and runs the cells above the first test in its own process.
-        if "lrgrade.trusted" not in sys.modules:
-            threading.Thread(target=importlib.import_module, args=("lrgrade.trusted",), daemon=True).start()
+        # Read when the first test cell comes. Reading imports the test form (for this course
+        # lrcourse, and torch) into this process (2-3 s, once per process): a thread does that
+        # now, while the kernel starts and runs the cells above the first test in its own process.
+        if self.test_form and self.test_form not in sys.modules:
+            threading.Thread(target=_import_quietly, args=(self.test_form,), daemon=True).start()
         self._source, self._tests = source, None
         self._reset()
         return super().preprocess(nb, resources, km)
@@ -154,7 +157,7 @@ class TrustedExecute(Execute):
         test = _grade_id(cell) if is_grade(cell) and not is_solution(cell) else None
         if test is not None:
             if self._tests is None:
-                self._tests = read_tests(self._source)
+                self._tests = read_tests(self._source, self.test_form)
             return await self._run_test(cell, cell_index, self._tests.get(test))
         if self._dead or not cell.source.strip():
             return cell
@@ -296,12 +299,21 @@ def no_output_widget_emulation(client) -> None:
     client.widget_registry = {}
 
 
-def read_tests(source: Path) -> dict:
-    """Every test cell of the instructor's notebook, read in the grader's process."""
-    from . import trusted  # imports lrcourse (and torch): only the autograde step needs it
+def _import_quietly(module: str) -> None:
+    """Import ``module`` ahead of need; a failure is reported when it is needed (read_tests)."""
+    try:
+        importlib.import_module(module)
+    except Exception:
+        pass
 
+
+def read_tests(source: Path, test_form: str) -> dict:
+    """Every test cell of the instructor's notebook, read in the grader's process with ``test_form``."""
+    from . import trusted
+
+    form = trusted.load_form(test_form)
     nb = nbformat.read(str(source), as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: trusted.read_test_cell(cell.source, _grade_id(cell))
+    return {cell.metadata["nbgrader"]["grade_id"]: trusted.read_test_cell(cell.source, _grade_id(cell), form)
             for cell in nb.cells
             if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)}
 

@@ -1,13 +1,15 @@
 """Test cells read by the grader: what enters the student's kernel, and the verdict.
 
-A test cell of the instructor's source (``lrcourse.checks``'s form) is executed here, in
-the grader's own process, with ``run_tests`` collecting its cases instead of running
-them. From it come:
+A test cell of the instructor's source, written in the course's *test form* (a module
+named by ``TrustedExecute.test_form`` in ``nbgrader_config.py``; for this course
+``lrcourse.checks``), is executed here, in the grader's own process, with ``run_tests``
+collecting its cases instead of running them. The form provides ``collecting``,
+``TEST_CELL_FILE``, ``judge`` and, in the kernel, ``run_in_kernel``. From it come:
 
 * the *kernel code*: the cell's imports and ``@probe`` functions, then one call that runs
   each case's input (a function name and plain-data arguments, or a few lines of code)
   and publishes the plain-data results. No expected value and no check enters the kernel.
-* the *verdict*: each result is compared with its case (``checks.judge``) here, so the
+* the *verdict*: each result is compared with its case (the form's ``judge``) here, so the
   student's code can neither see nor change the comparison. A case made on a line
   between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is hidden: its failure
   is reported as "a hidden test failed" (or the case's own ``when_hidden`` message), with
@@ -16,10 +18,10 @@ them. From it come:
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 from dataclasses import dataclass
-
-from lrcourse import checks
+from types import ModuleType
 
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END, SourceError
 
@@ -31,15 +33,16 @@ HIDDEN_FAILED = ("a hidden test failed: your code passes the visible examples bu
 @dataclass
 class TestCell:
     grade_id: str
-    cases: list[checks.Case]
+    cases: list  # the form's Case objects
     hidden: list[bool]
     prelude: str  # the cell's imports and @probe functions, run in the kernel first
+    form: ModuleType  # the test form the cell was read with
 
     def kernel_code(self) -> str:
         """The code the grader runs in the student's kernel for this test cell."""
         specs = json.dumps([case.spec() for case in self.cases])
         return (f"{self.prelude}\n"
-                f"__import__('lrcourse.checks', fromlist=['run_in_kernel']).run_in_kernel({specs!r})\n")
+                f"__import__({self.form.__name__!r}, fromlist=['run_in_kernel']).run_in_kernel({specs!r})\n")
 
     def verdict(self, payload: str | None, problem: str = "") -> list[str]:
         """Messages for the student, one per failure; [] if every case passed.
@@ -61,7 +64,7 @@ class TestCell:
         visible, hidden = [], 0
         for case, is_hidden, result in zip(self.cases, self.hidden, results):
             try:
-                message = checks.judge(case, result)
+                message = self.form.judge(case, result)
             except Exception as err:  # hostile data (deep nesting, odd numbers): a failed case, never a crash
                 message = f"{case.what}: the grader could not read the result ({type(err).__name__})"
             if message is None:
@@ -102,8 +105,20 @@ def _is_probe(node: ast.AST) -> bool:
     return "probe" in names
 
 
-def read_test_cell(source: str, grade_id: str) -> TestCell:
-    """Execute an instructor's test cell in the grader and return its cases."""
+def load_form(test_form: str) -> ModuleType:
+    """The test-form module named in the configuration (``TrustedExecute.test_form``)."""
+    if not test_form:
+        raise SourceError("no test form is configured: set c.TrustedExecute.test_form in nbgrader_config.py "
+                          "to the module the test cells are written with")
+    form = importlib.import_module(test_form)
+    missing = [name for name in ("collecting", "judge", "run_in_kernel", "TEST_CELL_FILE") if not hasattr(form, name)]
+    if missing:
+        raise SourceError(f"the test form {test_form} lacks {', '.join(missing)}")
+    return form
+
+
+def read_test_cell(source: str, grade_id: str, form: ModuleType) -> TestCell:
+    """Execute an instructor's test cell in the grader and return its cases, read with ``form``."""
     try:
         tree = ast.parse(source)
     except SyntaxError as err:
@@ -115,9 +130,9 @@ def read_test_cell(source: str, grade_id: str) -> TestCell:
             start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
             prelude.append("\n".join(lines[start - 1:node.end_lineno]))
     namespace = {"__name__": "lrgrade_test_cell"}
-    with checks.collecting() as cases:
+    with form.collecting() as cases:
         try:
-            exec(compile(source, checks.TEST_CELL_FILE, "exec"), namespace)
+            exec(compile(source, form.TEST_CELL_FILE, "exec"), namespace)
         except Exception as err:
             raise SourceError(f"test cell {grade_id} cannot be read by the grader ({type(err).__name__}: {err}). "
                               "A test cell must stand alone: import what it uses, and build inputs in "
@@ -125,4 +140,4 @@ def read_test_cell(source: str, grade_id: str) -> TestCell:
     if not cases:
         raise SourceError(f"test cell {grade_id} has no cases: end it with run_tests(tests, globals())")
     hidden = hidden_lines(source)
-    return TestCell(grade_id, list(cases), [c.line in hidden for c in cases], "\n".join(prelude))
+    return TestCell(grade_id, list(cases), [c.line in hidden for c in cases], "\n".join(prelude), form)
