@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions")
     p.add_argument("--out", help="output folder (default: SUBMISSIONS-graded next to it)")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
-    p.add_argument("--jobs", "-j", type=_positive, default=1, help="students graded at once (default 1)")
+    p.add_argument("--jobs", "-j", type=_positive, default=os.cpu_count() or 1,
+                   help="worker processes, each grading one student at a time (default: the CPU count)")
     p.add_argument("--force", action="store_true",
                    help="regrade everyone (default: keep results whose submission and tests are unchanged)")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "limits-only"), default="auto",
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-share", type=float, default=0.9,
                    help="exit 1 if fewer of the mutants are caught (default 0.9)")
     p.add_argument("--time-limit", type=float, default=5.0, help="seconds per mutant (default 5)")
-    p.add_argument("--jobs", type=int, default=None, help="notebooks checked at once (default: CPU count)")
+    p.add_argument("--jobs", "-j", type=_positive, default=None,
+                   help="worker processes, each checking one notebook at a time (default: the CPU count)")
     p.add_argument("--json", help="also write the full results to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="list caught mutants too, and why")
     p.set_defaults(func=cmd_mutate)
