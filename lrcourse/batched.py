@@ -4,7 +4,9 @@ The weights of the N copies are stacked along a leading dimension (``W[n]`` is c
 ``n``'s weight matrix) and every layer is one batched matrix product (``torch.baddbmm``),
 so a step of N copies is a handful of large operations instead of N times as many small
 ones. Forward, backward and the optimizer are written out by hand for the MLP (linear
-layers and ReLUs), which keeps the Python overhead of a step about that of a single run.
+layers and ReLUs), which keeps the Python overhead of a step about that of a single run;
+``torch.func`` (``vmap`` of ``grad`` of ``functional_call``) does the same work more slowly
+here (``bin/benchmark`` prints the ratio), so the passes stay hand-written.
 
 The results are those of the sequential loop :func:`lrcourse.train.train`:
 

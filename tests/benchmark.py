@@ -17,7 +17,9 @@ What it prints:
 * ``one run``: ``lrcourse.train(0.05, 300)`` on the digits MLP (SGD, momentum 0.9, batch 64);
 * ``sequential``: ``lr_sweep`` over 16 LRs (1e-4 to 1, log-spaced: none of them reaches
   NaN, so every run does all 300 updates) and ``batched``: ``lr_sweep_batched`` over the
-  same LRs; then batched / one run (the target is 2x or less) and sequential / batched.
+  same LRs; then batched / one run (the target is 2x or less) and sequential / batched;
+  and the same sweep written with ``torch.func`` (``vmap`` of ``grad`` of
+  ``functional_call``), against the hand-written batched passes.
   The repeats are interleaved (one run, sequential, batched, one run, ...) so that a
   change in the machine's load hits all three alike; each figure is the median. It also
   checks that the batched curves equal the sequential ones (largest relative difference);
@@ -122,6 +124,36 @@ def largest_difference(seq: dict, bat: dict) -> float:
     return worst
 
 
+def sweep_with_torch_func(lrs, total_steps: int, data, device) -> None:
+    """The batched sweep written with torch.func (stack_module_state, functional_call, vmap,
+    grad) and SGD with momentum: the alternative to lrcourse.batched's hand-written passes."""
+    import copy
+
+    import torch.nn.functional as F
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    from lrcourse.train import minibatch_indices
+
+    lrcourse.seed_everything(0)
+    models = [lrcourse.DigitsMLP().to(device) for _ in lrs]
+    params, buffers = stack_module_state(models)
+    skeleton = copy.deepcopy(models[0]).to("meta")
+
+    def loss(p, b, x, y):
+        return F.cross_entropy(functional_call(skeleton, (p, b), (x,)), y)
+
+    grads_of = vmap(grad(loss), in_dims=(0, 0, None, None))
+    lr = torch.tensor(list(lrs), device=device)
+    momentum = {}
+    batches = minibatch_indices(len(data.x_train), 64, torch.Generator().manual_seed(0))
+    for _ in range(total_steps):
+        idx = next(batches).to(device)
+        grads = grads_of(params, buffers, data.x_train[idx], data.y_train[idx])
+        for name, g in grads.items():
+            momentum[name] = g if name not in momentum else momentum[name].mul_(0.9).add_(g)
+            params[name] = params[name] - lr.view(-1, *[1] * (g.dim() - 1)) * momentum[name]
+
+
 def bench_training(device: torch.device, repeats: int) -> None:
     data = lrcourse.load_digits(device)
     print(f"\n== Training: digits MLP, {STEPS} updates, SGD momentum 0.9, batch 64 "
@@ -131,7 +163,8 @@ def bench_training(device: torch.device, repeats: int) -> None:
     train(0.05, 20, data=data, device=device)
     lr_sweep_batched(LRS, 20, data=data, device=device)
 
-    one, seq, bat = [], [], []
+    sweep_with_torch_func(LRS, 20, data, device)
+    one, seq, bat, func = [], [], [], []
     seq_runs = bat_runs = None
     for r in range(repeats):
         t, _ = timed(lambda: train(0.05, STEPS, data=data, device=device), device)
@@ -140,8 +173,10 @@ def bench_training(device: torch.device, repeats: int) -> None:
         seq.append(t)
         t, bat_runs = timed(lambda: lr_sweep_batched(LRS, STEPS, data=data, device=device), device)
         bat.append(t)
+        t, _ = timed(lambda: sweep_with_torch_func(LRS, STEPS, data, device), device)
+        func.append(t)
         print(f"  repeat {r + 1}: one run {one[-1]:.3f} s, sequential {seq[-1]:.3f} s, "
-              f"batched {bat[-1]:.3f} s   [{load()}]", flush=True)
+              f"batched {bat[-1]:.3f} s, torch.func {func[-1]:.3f} s   [{load()}]", flush=True)
     one_s, seq_s, bat_s = (statistics.median(v) for v in (one, seq, bat))
     paired = statistics.median(b / o for b, o in zip(bat, one))
     print(f"one run ({STEPS} updates):         {one_s:8.3f} s  (best {min(one):.3f} s)")
@@ -150,6 +185,9 @@ def bench_training(device: torch.device, repeats: int) -> None:
     print(f"batched / one run:               {bat_s / one_s:8.2f}x  (target <= 2x; median of the "
           f"per-repeat ratios {paired:.2f}x, best times {min(bat) / min(one):.2f}x)")
     print(f"speed-up of batching:            {seq_s / bat_s:8.2f}x  (sequential / batched)")
+    func_s = statistics.median(func)
+    print(f"torch.func instead:              {func_s:8.3f} s  ({func_s / bat_s:.2f}x batched's time; "
+          f"lrcourse.batched keeps its hand-written passes unless this is under 1.3x)")
     flops = N_LRS * STEPS * matmul_flops_per_update()
     print(f"batched matrix products:         {flops / 1e9:8.1f} GFLOP, {flops / bat_s / 1e9:.1f} GFLOP/s "
           f"(the floor of the batched time is this work at the BLAS's speed)")
