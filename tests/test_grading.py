@@ -38,6 +38,16 @@ def test_course_is_exactly_what_release_generates(tmp_path):
             f"course/{rel} differs from what the release step generates from solutions/: run bin/release")
 
 
+def test_readme_and_the_course_map_list_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    course_map = source_path("00-start-here").read_text()
+    for a in ASSIGNMENTS:
+        title = source_path(a).read_text().splitlines()[1].removeprefix("# # ")  # "NN · Title"
+        assert f"- {title}\n" in readme, f"README's notebook list lacks {title!r}"
+        short = title.split(":")[0]  # the map may leave out a subtitle
+        assert a == "00-start-here" or f"# | {short} |" in course_map, f"00's course map lacks {short!r}"
+
+
 def test_every_assignment_has_visible_and_hidden_tests():
     assert ASSIGNMENTS[:2] == ["00-start-here", "01-why-lr-matters"]
     for a in ASSIGNMENTS:
