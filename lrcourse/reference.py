@@ -45,3 +45,69 @@ def torch_lrs(make_scheduler: SchedulerFactory, lr_max: float, total_steps: int)
 
 
 __all__ = ["torch_lrs"]
+
+
+def torch_lrs_and_momenta(make_scheduler: SchedulerFactory, lr_max: float, total_steps: int,
+                          optimizer: str = "sgd") -> list[tuple[float, float]]:
+    """``(lr, momentum)`` used by each of ``total_steps`` updates under a PyTorch scheduler
+    that also sets the momentum (``OneCycleLR``, ``CyclicLR``).
+
+    Like :func:`torch_lrs`, but the throwaway optimizer is ``torch.optim.SGD`` with momentum
+    (``optimizer="sgd"``; the momentum read is ``group["momentum"]``) or ``torch.optim.AdamW``
+    (``optimizer="adamw"``; the momentum read is ``beta1``, ``group["betas"][0]``, which is what
+    these schedulers cycle for Adam).
+    """
+    total_steps = int(total_steps)
+    param = torch.nn.Parameter(torch.zeros(1))
+    if optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD([param], lr=float(lr_max), momentum=0.9)
+    elif optimizer == "adamw":
+        opt = torch.optim.AdamW([param], lr=float(lr_max))
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+    scheduler = make_scheduler(opt)
+    used: list[tuple[float, float]] = []
+    for _ in range(total_steps):
+        group = opt.param_groups[0]
+        momentum = group["momentum"] if optimizer == "sgd" else group["betas"][0]
+        used.append((float(group["lr"]), float(momentum)))  # what this update uses
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    return used
+
+
+def torch_plateau_lrs(metrics, lr: float, **plateau_kwargs) -> list[float]:
+    """The learning rate in force after each ``ReduceLROnPlateau.step(metric)``, one per metric.
+
+    ``plateau_kwargs`` go to ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode, factor,
+    patience, threshold, threshold_mode, cooldown, min_lr, eps) on a throwaway SGD optimizer
+    with ``lr``; each metric is one epoch: ``optimizer.step()``, then ``scheduler.step(metric)``.
+    """
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=float(lr))
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **plateau_kwargs)
+    lrs: list[float] = []
+    for metric in metrics:
+        opt.step()
+        scheduler.step(float(metric))
+        lrs.append(float(opt.param_groups[0]["lr"]))
+    return lrs
+
+
+def torch_adamw_decay(make_scheduler: SchedulerFactory, lr: float, weight_decay: float, total_steps: int) -> float:
+    """The factor ``torch.optim.AdamW`` multiplies a weight by over ``total_steps`` updates when
+    its gradient is always zero (so only the weight decay moves it), under a PyTorch scheduler
+    (``None``: a constant ``lr``). Computed in float64 on a weight of 1.0."""
+    param = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    opt = torch.optim.AdamW([param], lr=float(lr), weight_decay=float(weight_decay))
+    scheduler = make_scheduler(opt) if make_scheduler is not None else None
+    for _ in range(int(total_steps)):
+        param.grad = torch.zeros_like(param)  # a zero gradient, not None: AdamW skips a weight without one
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    return float(param.detach()[0])
+
+
+__all__ += ["torch_lrs_and_momenta", "torch_plateau_lrs", "torch_adamw_decay"]
