@@ -77,7 +77,7 @@ def minibatch_indices(n: int, batch_size: int, generator: torch.Generator) -> It
     return batches()
 
 
-def train(
+def train_model(
     lr: float | Schedule,
     total_steps: int,
     *,
@@ -92,8 +92,8 @@ def train(
     device: str | torch.device | None = None,
     eval_every: int | None = None,
     progress: bool | None = None,
-) -> History:
-    """Train a fresh model for ``total_steps`` updates and return its :class:`History`.
+) -> tuple[History, torch.nn.Module]:
+    """Train a fresh model for ``total_steps`` updates; its :class:`History` and the trained model.
 
     ``lr`` is a constant or a schedule ``lr(step) -> float``: update ``step`` (counted from
     0) uses ``lr(step)``. The model's initial weights and the order of the minibatches
@@ -117,8 +117,14 @@ def train(
         idx = next(batches).to(device)
         return F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
 
-    return run_updates(opt, schedule, total_steps, batch_loss, lambda: evaluate(model, data),
-                       eval_every=eval_every, progress=progress)
+    history = run_updates(opt, schedule, total_steps, batch_loss, lambda: evaluate(model, data),
+                          eval_every=eval_every, progress=progress)
+    return history, model
+
+
+def train(lr: float | Schedule, total_steps: int, **kwargs) -> History:
+    """:func:`train_model` (same arguments) without the model: its :class:`History`."""
+    return train_model(lr, total_steps, **kwargs)[0]
 
 
 def run_updates(

@@ -52,3 +52,52 @@ def test_a_step_drop_makes_the_loss_fall(data, seed):
     end = trailing_mean(stepped.loss, 40)[-1], trailing_mean(low.loss, 40)[-1]
     assert end[0] < 0.02, f"seed {seed}: the stepped run should end on a low floor, got {end[0]:.3g}"
     assert end[0] < end[1], f"seed {seed}: the stepped run should end below constant 0.01 {end}"
+
+
+# Notebook 09: AdamW's decay follows the schedule, and schedule-free SGD against decays.
+def _cosine_to_zero(step, lr_max, total_steps):
+    return lr_max * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adamw_decay_shrinks_silent_weights_by_the_schedule(data, seed):
+    # Pixels blank in every training image give their first-layer weights a zero gradient:
+    # only AdamW's decay, 1 - lr * weight_decay per update, moves them.
+    from lrcourse import DigitsMLP, seed_everything, train_model
+
+    blank = data.x_train.abs().amax(dim=0) == 0
+    assert blank.sum() >= 1
+    shrink = {}
+    for name, schedule in (("constant", lambda s: 3e-3), ("cosine", lambda s: _cosine_to_zero(s, 3e-3, 400))):
+        seed_everything(seed)
+        start = DigitsMLP().net[0].weight.detach()[:, blank].norm()
+        _, model = train_model(schedule, 400, optimizer="adamw", weight_decay=1.0, seed=seed, data=data)
+        shrink[name] = float(model.net[0].weight.detach()[:, blank].norm() / start)
+        predicted = float(np.prod([1 - schedule(s) * 1.0 for s in range(400)]))
+        assert shrink[name] == pytest.approx(predicted, rel=1e-3), f"seed {seed}, {name}"
+    assert shrink["constant"] < 0.35 < 0.5 < shrink["cosine"], shrink
+
+
+def _schedule_free_step(x, z, grad, lr, t, beta=0.9):
+    """Defazio et al. (2024, arXiv:2405.15682): gradient at y, an SGD step on z, x the mean of the z's."""
+    z = z - lr * grad((1 - beta) * z + beta * x)
+    return x + (z - x) / (t + 1), z
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_schedule_free_run_fits_below_tuned_decays_at_every_budget(data, seed):
+    # Notebook 09's claim, with the learning rates its grids picked: schedule-free at 2.0,
+    # linear decays to 0 at peak 0.14 planned for each budget, constant 0.05 (SGD, batch 32).
+    from lrcourse import DigitsData, train_batched
+    from lrcourse.schedule_free import train_schedule_free
+
+    on_train = DigitsData(data.x_train, data.y_train, data.x_train, data.y_train)
+    sf, _ = train_schedule_free(_schedule_free_step, 2.0, 300, seed=seed, batch_size=32, data=on_train,
+                                eval_every=100)
+    budgets = [100, 200, 300]
+    linear = [lambda s, b=b: 0.14 * max(0.0, 1 - s / b) for b in budgets]
+    runs = train_batched(linear + [0.05], 300, data=on_train, batch_size=32, seed=seed, eval_every=100)
+    for k, budget in enumerate(budgets):
+        fitted = sf.val_loss[k]
+        assert fitted < runs[k].val_loss[k], f"seed {seed}: linear planned for {budget} fits better"
+        assert fitted < runs[-1].val_loss[k], f"seed {seed}: constant 0.05 fits better at {budget}"

@@ -27,12 +27,11 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import lrcourse
 from lrcourse.data import DigitsData
 from lrcourse.models import DigitsMLP
-from lrcourse.train import evaluate, minibatch_indices, run_updates
+from lrcourse.train import evaluate, train_model
 
 lrcourse.seed_everything(0)
 device = lrcourse.pick_device()
@@ -254,18 +253,10 @@ print(f"blank pixels: {blank.nonzero().flatten().tolist()}")
 
 def train_adamw(schedule, weight_decay, seed, total_steps):
     """The digits MLP trained with AdamW; its History, the model, and its initial weights."""
-    generator = lrcourse.seed_everything(seed)
-    model = DigitsMLP().to(device)
-    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
-    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=weight_decay)
-    batches = minibatch_indices(len(data.x_train), 64, generator)  # the order train() would use
-
-    def batch_loss(step):
-        idx = next(batches).to(device)
-        return F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-
-    history = run_updates(opt, schedule, total_steps, batch_loss, lambda: evaluate(model, data),
-                          eval_every=total_steps)
+    lrcourse.seed_everything(seed)
+    initial = {name: p.detach().clone() for name, p in DigitsMLP().named_parameters()}  # as train_model starts
+    history, model = train_model(schedule, total_steps, optimizer="adamw", weight_decay=weight_decay, seed=seed,
+                                 data=data, eval_every=total_steps, device=device)
     return history, model, initial
 
 
@@ -912,9 +903,8 @@ if lrcourse.quick_mode():
     SF_STEPS, SF_SEEDS, PEAKS, SF_LRS = 120, [0], [0.1, 0.14], [1.0, 2.0]
 
 # %%
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
-
 from lrcourse.batched import per_schedule_and_seed
+from lrcourse.schedule_free import train_schedule_free
 
 EVERY = SF_STEPS // 6
 BUDGETS = [SF_STEPS // 3, 2 * SF_STEPS // 3, SF_STEPS]
@@ -937,36 +927,15 @@ decay_runs = per_schedule_and_seed(lrcourse.train_batched, decays, SF_SEEDS, SF_
                                    batch_size=SF_BATCH, eval_every=EVERY, device=device)
 
 
-def train_schedule_free(lr, seed, total_steps, beta=0.9):
-    """Schedule-free SGD on the digits MLP with your schedule_free_step: the training loss at x every EVERY
-    updates, and the validation loss at x at the end."""
-    generator = lrcourse.seed_everything(seed)
-    model = DigitsMLP().to(device)  # the initial weights and minibatches train() would use for this seed
-    params = list(model.parameters())
-    batches = minibatch_indices(len(data.x_train), SF_BATCH, generator)
-
-    def grad(y):
-        """The minibatch gradient at the weights y (one flat tensor)."""
-        vector_to_parameters(y, params)
-        idx = next(batches).to(device)
-        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        return parameters_to_vector(torch.autograd.grad(loss, params))
-
-    def loss_at(weights, inputs, labels):
-        with torch.no_grad():
-            vector_to_parameters(weights, params)
-            return F.cross_entropy(model(inputs), labels).item()
-
-    x = z = parameters_to_vector(params).detach()
-    train_losses = []
-    for t in range(total_steps):
-        x, z = schedule_free_step(x, z, grad, lr, t, beta)
-        if (t + 1) % EVERY == 0:
-            train_losses.append(loss_at(x, data.x_train, data.y_train))
-    return train_losses, loss_at(x, data.x_val, data.y_val)
+def sf_run(lr, seed):
+    """Schedule-free SGD with your schedule_free_step: the training loss at x every EVERY updates, and the
+    validation loss at x at the end."""
+    history, model = train_schedule_free(schedule_free_step, lr, SF_STEPS, seed=seed, batch_size=SF_BATCH,
+                                         data=on_train, eval_every=EVERY, device=device)
+    return history.val_loss, evaluate(model, data)
 
 
-sf_runs = {(lr, seed): train_schedule_free(lr, seed, SF_STEPS) for lr in SF_LRS for seed in SF_SEEDS}
+sf_runs = {(lr, seed): sf_run(lr, seed) for lr in SF_LRS for seed in SF_SEEDS}
 
 
 def loss_at_update(history, update):
