@@ -101,3 +101,35 @@ def test_one_schedule_free_run_fits_below_tuned_decays_at_every_budget(data, see
         fitted = sf.val_loss[k]
         assert fitted < runs[k].val_loss[k], f"seed {seed}: linear planned for {budget} fits better"
         assert fitted < runs[-1].val_loss[k], f"seed {seed}: constant 0.05 fits better at {budget}"
+
+
+# Notebook 08: cooldowns branched from one stable run against a cosine run per budget.
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wsd_branches_end_below_a_cosine_per_budget(seed):
+    # The notebook's setting at its two shorter budgets: peak 0.01, warmup 50, a linear
+    # cooldown over the last 20% (branched from one stable run), against warmup + cosine to
+    # a tenth of the peak trained for each budget.
+    from lrcourse.batched import per_schedule_and_seed, train_lm_batched
+    from lrcourse.transformer import load_corpus
+
+    peak, warmup, budgets = 0.01, 50, [200, 300]
+
+    def warm(s):
+        return peak * (s + 1) / warmup
+
+    def wsd(total):
+        start = total - total // 5
+        return lambda s: warm(s) if s < warmup else peak * min(1.0, (total - s) / (total - start))
+
+    def cosine(total):
+        return lambda s: warm(s) if s < warmup else peak / 10 + 0.45 * peak * (
+            1 + math.cos(math.pi * min(1.0, (s - warmup) / (total - warmup))))
+
+    schedules = {("cosine", T): cosine(T) for T in budgets} | {("wsd", T): wsd(T) for T in budgets}
+    runs = per_schedule_and_seed(train_lm_batched, schedules, [seed], {key: key[1] for key in schedules},
+                                 corpus=load_corpus("cpu"), eval_every=max(budgets), device="cpu", workers=2,
+                                 progress=False)
+    for T in budgets:
+        wsd_loss, cos_loss = runs["wsd", T][0].val_loss[-1], runs["cosine", T][0].val_loss[-1]
+        assert wsd_loss < cos_loss - 0.01, f"seed {seed}, {T} updates: WSD {wsd_loss:.3f}, cosine {cos_loss:.3f}"
