@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, lrgrade
 from lrgrade.nbgrader_runner import nbgrader_env
 from lrgrade.notebooks import assignments, build_notebook, source_path, write_notebook
-from lrgrade.trusted import read_test_cell
+from lrgrade.trusted import load_form, read_test_cell
 
 pytestmark = pytest.mark.slow  # real nbgrader runs: `bin/test -m "not slow"` skips them
 SOLUTIONS = ROOT / "solutions"
@@ -56,8 +56,9 @@ def test_every_assignment_has_visible_and_hidden_tests():
         solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         assert graded and solutions, f"{a} has no exercises"
         hidden = 0
+        form = load_form("lrcourse.checks")  # the test form nbgrader_config.py names
         for cell in graded:
-            test = read_test_cell(cell.source, cell.id)  # as the grader reads it, in its own process
+            test = read_test_cell(cell.source, cell.id, form)  # as the grader reads it, in its own process
             assert not all(test.hidden), f"{a}/{cell.id}: no visible test to learn from"
             hidden += sum(test.hidden)
         assert hidden, f"{a} has no hidden tests"
