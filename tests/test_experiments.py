@@ -133,3 +133,63 @@ def test_wsd_branches_end_below_a_cosine_per_budget(seed):
     for T in budgets:
         wsd_loss, cos_loss = runs["wsd", T][0].val_loss[-1], runs["cosine", T][0].val_loss[-1]
         assert wsd_loss < cos_loss - 0.01, f"seed {seed}, {T} updates: WSD {wsd_loss:.3f}, cosine {cos_loss:.3f}"
+
+
+# Notebook 10: under full-batch GD the sharpness rises to 2/lr and hovers there; warmup lets
+# a sharp start reach a high LR; full-batch Adam's preconditioned sharpness settles at
+# 2 (1 + beta1) / ((1 - beta1) lr) = 38 / lr. Five seeds, fixed thresholds.
+SHARPNESS_SEEDS = [0, 1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def subset():
+    from lrcourse.sharpness import digits_subset
+
+    return digits_subset(device="cpu")
+
+
+def test_sharpness_rises_to_2_over_lr_and_hovers_there(subset):
+    from lrcourse.sharpness import train_tracking
+
+    pairs = [(lr, seed) for lr in (0.3, 0.5, 0.8) for seed in SHARPNESS_SEEDS]
+    runs = train_tracking([lr for lr, _ in pairs], [seed for _, seed in pairs], 500, subset=subset, device="cpu")
+    for (lr, seed), h in zip(pairs, runs):
+        where = f"lr {lr}, seed {seed}"
+        assert h.diverged_at is None, f"{where}: diverged"
+        assert h.sharpness[0] < 0.8 * 2 / lr, f"{where}: should start well below 2/lr ({h.sharpness[0]:.3g})"
+        ratio = h.tail_sharpness() * lr / 2
+        assert 0.97 < ratio < 1.15, f"{where}: the sharpness should end at 2/lr, got {ratio:.3f} x 2/lr"
+        reached = next(step for step, value in zip(h.sharpness_steps, h.sharpness) if value >= 2 / lr)
+        rises = np.diff(h.loss) > 0
+        assert not rises[:reached].any(), f"{where}: the loss rose before the sharpness reached 2/lr"
+        assert rises[reached:].mean() > 0.05, f"{where}: the loss should rise at some updates at the edge"
+        assert h.loss[-1] < 0.1 * h.loss[0], f"{where}: the loss should still fall overall"
+
+
+def test_warmup_lets_a_sharp_start_reach_a_high_lr(subset):
+    from lrcourse.sharpness import train_tracking
+
+    warmup = lambda step: min(1.0, (step + 1) / 100)  # noqa: E731
+    n = len(SHARPNESS_SEEDS)
+    runs = train_tracking([1.0] * n + [warmup] * n, SHARPNESS_SEEDS * 2, 400, init_scale=1.0, every=5,
+                          subset=subset, device="cpu")
+    for seed, constant, warmed in zip(SHARPNESS_SEEDS, runs[:n], runs[n:]):
+        assert warmed.sharpness[0] > 4 * 2 / 1.0, f"seed {seed}: should start far above 2/lr"
+        assert constant.diverged_at is not None and constant.diverged_at < 20, (
+            f"seed {seed}: constant 1.0 should diverge")
+        assert warmed.diverged_at is None, f"seed {seed}: the warmup run should train"
+        ratio = warmed.tail_sharpness() * 1.0 / 2
+        assert 0.97 < ratio < 1.15, f"seed {seed}: the sharpness should end at 2/lr, got {ratio:.3f} x 2/lr"
+        assert warmed.loss[-1] < 0.1, f"seed {seed}: the warmup run should reach a low loss ({warmed.loss[-1]:.3g})"
+
+
+def test_adam_preconditioned_sharpness_settles_at_38_over_lr(subset):
+    from lrcourse.sharpness import train_tracking
+
+    pairs = [(lr, seed) for lr in (3e-3, 1e-2) for seed in SHARPNESS_SEEDS]
+    runs = train_tracking([lr for lr, _ in pairs], [seed for _, seed in pairs], 400, optimizer="adam",
+                          subset=subset, device="cpu")
+    for (lr, seed), h in zip(pairs, runs):
+        ratio = h.tail_sharpness() / (38 / lr)
+        assert h.diverged_at is None, f"lr {lr}, seed {seed}: diverged"
+        assert 0.85 < ratio < 1.05, f"lr {lr}, seed {seed}: should settle at 38/lr, got {ratio:.3f} x 38/lr"
