@@ -16,6 +16,7 @@
 # | 08 · Warmup-stable-decay, cooldowns and decay to zero | one run, several finished models: cooldown shapes and lengths; decaying to zero; the inverse square root |
 # | 09 · One-cycle, plateaus, AdamW's weight decay and schedule-free | `OneCycleLR` and `ReduceLROnPlateau` rebuilt; how the LR schedules the weight decay; averaging instead of decaying |
 # | 10 · Why warmup works | the sharpness by power iteration on Hessian-vector products; the edge of stability at `2 / lr`; warmup letting the sharpness fall; Adam's own threshold |
+# | 11 · The learning rate and model size | why the best LR drifts with width under the standard parametrization; muP's per-layer LRs, readout multiplier and initial scales, built and checked |
 # | 12 · Capstone | design a schedule that reaches a target loss on a fixed budget |
 #
 # Each notebook derives an idea on paper, turns it into a small function that **you** write,

@@ -1005,8 +1005,8 @@ fig.tight_layout()
 #   blows up stops moving. The linear rule from a safe base learning rate holds up to 64-128;
 #   the square-root rule, right for Adam, is far too timid for SGD.
 #
-# How the best learning rate moves when the *model* grows, rather than the batch, is a
-# question of its own, for a later notebook.
+# How the best learning rate moves when the *model* grows, rather than the batch, is the
+# subject of notebook 11 · The learning rate and model size.
 #
 # Next, **07 · Diagnosing training**: telling a diverged, a stalled and a healthy run apart
 # automatically, and choosing a learning rate with a range test.
