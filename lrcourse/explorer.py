@@ -284,10 +284,7 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     drawn last, over the run; empty if the schedule raised). Under grading it draws the
     plot the widget opens with and returns None (:func:`lrcourse.widgets.static_under_grading`).
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from .widgets import draw_or_explain, static_under_grading
+    from .widgets import draw_or_explain, shown_figure, static_under_grading
 
     if not schedules:
         raise ValueError("schedule_explorer needs at least one schedule")
@@ -300,13 +297,8 @@ def schedule_explorer(schedules: Mapping[str, Schedule], total_steps: int = 1000
     def draw_static(name: str, current: Mapping[str, Any], logy: bool, extra_steps: int) -> list[float]:
         """Draw one schedule as the widget shows it; its values over the run."""
         values = schedule_values(schedules[name], total_steps, **current)  # raises before any figure
-        fig, ax = plt.subplots(figsize=(7.5, 3.8))
-        try:
+        with shown_figure(figsize=(7.5, 3.8)) as ax:
             render_schedule(schedules[name], total_steps, current, ax=ax, logy=logy, extra_steps=extra_steps)
-            fig.tight_layout()
-            display(fig)
-        finally:
-            plt.close(fig)
         return values
 
     first = next(iter(schedules))

@@ -251,41 +251,20 @@ def sharpness_explorer(runs: Mapping[float, SharpnessHistory], start: float | No
     """A slider over the learning rates of runs trained already (``{lr: history}``): each
     position redraws :func:`render_sharpness`. Under grading it draws the first plot and
     returns None (:func:`lrcourse.widgets.static_under_grading`)."""
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from .widgets import draw_or_explain, static_under_grading
+    from .widgets import shown_figure, slider_explorer
 
     lrs = sorted(runs)
     first = start if start in runs else lrs[len(lrs) // 2]
 
     def draw_static(lr: float) -> None:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-        try:
+        with shown_figure(1, 2, figsize=(12, 3.8)) as axes:
             render_sharpness(runs[lr], lr, axes)
-            fig.tight_layout()
-            display(fig)
-        finally:
-            plt.close(fig)
 
-    if static_under_grading(lambda: draw_static(first), "The sharpness trace"):
-        return None
-    import ipywidgets as widgets
+    def make_slider(widgets):
+        return widgets.SelectionSlider(options=[(f"{lr:g}", lr) for lr in lrs], value=first, description="lr",
+                                       continuous_update=True, layout=widgets.Layout(width="60%"))
 
-    slider = widgets.SelectionSlider(options=[(f"{lr:g}", lr) for lr in lrs], value=first, description="lr",
-                                     continuous_update=True, layout=widgets.Layout(width="60%"))
-    out = widgets.Output()
-
-    def draw(change=None):
-        with out:
-            out.clear_output(wait=True)
-            draw_or_explain(lambda: draw_static(slider.value), "The sharpness trace")
-
-    slider.observe(draw, names="value")
-    draw()
-    box = widgets.VBox([slider, out])
-    box.slider, box.output, box.redraw = slider, out, draw
-    return box
+    return slider_explorer(draw_static, first, "The sharpness trace", make_slider)
 
 
 __all__ = ["SIZES", "Subset", "SharpnessHistory", "digits_subset", "init_params", "stacked_losses", "loss_of_flat",

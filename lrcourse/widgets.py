@@ -7,8 +7,9 @@ importing this module (or ``lrcourse``) never needs it.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -101,6 +102,50 @@ def draw_or_explain(draw: Callable[[], object], name: str):
         return None
 
 
+@contextlib.contextmanager
+def shown_figure(*args, **kwargs) -> Iterator:
+    """One frame of an explorer: ``plt.subplots(*args, **kwargs)``'s Axes to draw on; the
+    figure is then displayed and closed (closed also when drawing raises)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield axes
+        fig.tight_layout()
+        display(fig)
+    finally:
+        plt.close(fig)
+
+
+def slider_explorer(draw_static: Callable[[object], None], start, name: str, make_slider: Callable,
+                    note: str | None = None):
+    """A slider above the plot ``draw_static(value)`` draws, redrawn when the slider moves.
+
+    ``make_slider(widgets)`` builds the slider from the ipywidgets module, starting at
+    ``start``; ``note`` is HTML shown above it. Under grading it draws the first plot and
+    returns None (:func:`static_under_grading`). The box keeps handles for tests:
+    ``box.slider``, ``box.output``, ``box.redraw``.
+    """
+    if static_under_grading(lambda: draw_static(start), name):
+        return None
+    import ipywidgets as widgets
+
+    slider = make_slider(widgets)
+    out = widgets.Output()
+
+    def draw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            draw_or_explain(lambda: draw_static(slider.value), name)
+
+    slider.observe(draw, names="value")
+    draw()
+    box = widgets.VBox(([widgets.HTML(note)] if note else []) + [slider, out])
+    box.slider, box.output, box.redraw = slider, out, draw
+    return box
+
+
 def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float = 1.0, steps: int = 30,
                        lr: float | None = None):
     """A learning-rate slider over gradient descent on f(x) = lam * x**2 / 2.
@@ -110,45 +155,23 @@ def quadratic_explorer(trajectory_fn: TrajectoryFn, lam: float = 4.0, x0: float 
     Returns the widget (a VBox); display it by making it the last line of a cell. Under
     grading it draws the plot the widget opens with and returns None (:func:`static_under_grading`).
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
     limit = 2.0 / lam
     start_lr = lr if lr is not None else 0.8 * limit
 
     def draw_static(lr_value: float) -> None:
-        fig, ax = plt.subplots(figsize=(7.0, 4.0))
-        try:
+        with shown_figure(figsize=(7.0, 4.0)) as ax:
             render_quadratic(trajectory_fn, lr_value, lam, x0, steps, ax=ax)
-            fig.tight_layout()
-            display(fig)
-        finally:
-            plt.close(fig)
 
-    if static_under_grading(lambda: draw_static(start_lr), "The trajectory"):
-        return None
-    import ipywidgets as widgets
+    def make_slider(widgets):
+        return widgets.FloatLogSlider(value=start_lr, base=10, min=math.log10(limit / 100),
+                                      max=math.log10(2 * limit), step=0.005, description="lr",
+                                      readout_format=".4f", continuous_update=True,
+                                      layout=widgets.Layout(width="60%"))
 
-    slider = widgets.FloatLogSlider(
-        value=start_lr, base=10,
-        min=math.log10(limit / 100), max=math.log10(2 * limit), step=0.005,
-        description="lr", readout_format=".4f", continuous_update=True,
-        layout=widgets.Layout(width="60%"),
-    )
-    out = widgets.Output()
-
-    def draw(change=None):
-        with out:
-            out.clear_output(wait=True)
-            draw_or_explain(lambda: draw_static(slider.value), "The trajectory")
-
-    slider.observe(draw, names="value")
-    draw()
-    hint = widgets.HTML(f"Drag the learning rate. The dashed line is what the derivation predicts; "
-                        f"beyond 2/λ = {limit:g} it diverges.")
-    box = widgets.VBox([hint, slider, out])
-    box.slider, box.output, box.redraw = slider, out, draw  # handles for tests and curious users
-    return box
+    return slider_explorer(draw_static, start_lr, "The trajectory", make_slider,
+                           note=f"Drag the learning rate. The dashed line is what the derivation predicts; "
+                                f"beyond 2/λ = {limit:g} it diverges.")
 
 
-__all__ = ["drawing_error", "draw_or_explain", "render_quadratic", "static_under_grading", "quadratic_explorer"]
+__all__ = ["drawing_error", "draw_or_explain", "render_quadratic", "static_under_grading", "shown_figure",
+           "slider_explorer", "quadratic_explorer"]

@@ -23,3 +23,18 @@ def lrgrade(*args: str, env: dict | None = None, timeout: float = 900) -> subpro
 @pytest.fixture
 def run_lrgrade():
     return lrgrade
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No course setting from the environment: the default device, full mode, not grading."""
+    for name in ("LRCOURSE_DEVICE", "LRCOURSE_QUICK", "NBGRADER_EXECUTION", "CI"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits data set on the CPU, loaded once."""
+    from lrcourse import load_digits
+
+    return load_digits("cpu")

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from lrcourse.batched import lr_sweep_batched, train_batched
-from lrcourse.data import load_digits
 from lrcourse.models import DigitsMLP
 from lrcourse.train import History, lr_sweep, train
 
@@ -23,15 +22,7 @@ RTOL = 1e-4  # relative, on each finite loss: rounding, amplified by training
 ATOL = 1e-7  # for losses near 0
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("LRCOURSE_DEVICE", "LRCOURSE_QUICK", "NBGRADER_EXECUTION", "CI"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits("cpu")
+pytestmark = pytest.mark.usefixtures("clean_env")  # the device and mode settings of conftest
 
 
 def assert_same_run(seq: History, bat: History, label: str, *, step_slack: int = 0,

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from lrcourse.data import load_digits
 from lrcourse.mup import WidthMLP, best_lr, lr_multipliers, train_width_batched, train_with_groups
 
 BASE = 32
@@ -17,15 +16,7 @@ LRS = [3e-4 * 2 ** (k / 2) for k in range(2, 17)]  # the notebook's grid
 STEPS = 60
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("LRCOURSE_DEVICE", "LRCOURSE_QUICK", "NBGRADER_EXECUTION", "CI"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits("cpu")
+pytestmark = pytest.mark.usefixtures("clean_env")  # the device and mode settings of conftest
 
 
 def mup_groups(model, width, lr):
