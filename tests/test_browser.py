@@ -1,8 +1,9 @@
 """In a real browser: the course's widgets render as controls, respond, and survive save and reopen.
 
-For one notebook of each widget kind (01: ``quadratic_explorer``; 04: ``schedule_explorer``),
-built with its solutions, this serves a temporary folder with ``bin/lab`` (the course's
-settings; loopback only, a free port, a random token, its own workspaces and user settings),
+For one notebook of each widget kind (01: ``quadratic_explorer``; 04: ``schedule_explorer``;
+10: ``sharpness_explorer``), built with its solutions, this serves a temporary folder with
+``bin/lab`` (the course's settings; loopback only, a free port, a random token, its own
+workspaces and user settings),
 opens the notebook in headless Chromium and:
 
 1. runs every cell (quick mode), and checks that no cell raised, that plots appear, and that
@@ -40,7 +41,9 @@ from lrgrade.notebooks import build_notebook, source_path, write_notebook
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = ["01-why-lr-matters", "04-warmup"]  # quadratic_explorer; schedule_explorer
+# One notebook per kind of explorer: a log slider (01), a dropdown with sliders (04), a
+# selection slider over trained runs (10).
+NOTEBOOKS = ["01-why-lr-matters", "04-warmup", "10-sharpness-and-warmup"]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
 # Bounded waits (seconds), generous for a busy 2-core machine.
@@ -323,9 +326,13 @@ def _run_all_and_move_a_slider(browser, lab: Lab, assignment: str) -> None:
         before_src, before_value = image.get_attribute("src"), readout.text_content()
         handle.scroll_into_view_if_needed()
         handle.focus()
-        for _ in range(8):
-            visit.page.keyboard.press("ArrowLeft")
-            visit.page.wait_for_timeout(100)
+        for key in ("ArrowLeft", "ArrowRight"):  # right only if the slider started at its left end
+            for _ in range(8):
+                visit.page.keyboard.press(key)
+                visit.page.wait_for_timeout(100)
+            visit.page.wait_for_timeout(300)
+            if readout.text_content() != before_value:
+                break
         visit.wait_for("""([cell, before]) => {
           const img = cell.querySelector('.jp-OutputArea-output img');
           return !!img && img.complete && img.getAttribute('src') !== before;
