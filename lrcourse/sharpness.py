@@ -36,6 +36,20 @@ class Subset:
     y: torch.Tensor
 
 
+def tiny_network(seed: int):
+    """A tiny tanh network's squared-error loss as a function of its 26 parameters (float64), a
+    point and a direction, all drawn from ``seed``: the Hessians of notebook 10's tests."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(12, 2, generator=g, dtype=torch.float64)
+
+    def loss_fn(p: torch.Tensor) -> torch.Tensor:
+        hidden = torch.tanh(x @ p[:12].reshape(4, 3).T + p[12:16])
+        return 0.5 * ((hidden @ p[16:24].reshape(2, 4).T + p[24:26] - y) ** 2).sum(1).mean()
+
+    return loss_fn, torch.randn(26, generator=g, dtype=torch.float64), torch.randn(26, generator=g, dtype=torch.float64)
+
+
 def digits_subset(n: int = N_EXAMPLES, device=None) -> Subset:
     """The first ``n`` training images of the digits, with one-hot targets, on ``device``."""
     data = load_digits(pick_device(device))
@@ -268,4 +282,4 @@ def sharpness_explorer(runs: Mapping[float, SharpnessHistory], start: float | No
 
 
 __all__ = ["SIZES", "Subset", "SharpnessHistory", "digits_subset", "init_params", "stacked_losses", "loss_of_flat",
-           "flatten_run", "train_tracking", "draw_run", "render_sharpness", "sharpness_explorer"]
+           "flatten_run", "train_tracking", "draw_run", "render_sharpness", "sharpness_explorer", "tiny_network"]

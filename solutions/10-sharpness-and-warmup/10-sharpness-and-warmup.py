@@ -87,20 +87,7 @@ def hvp(loss_fn, params, v):
 # %% nbgrader={"grade_id": "test_hvp", "grade": true, "points": 2}
 import torch
 from lrcourse.checks import assert_close, assert_true, code, probe, run_tests
-
-
-@probe
-def tiny_network(seed):
-    """A tiny tanh network's squared-error loss as a function of its 26 parameters; a point; a direction."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(12, 3, generator=g, dtype=torch.float64)
-    y = torch.randn(12, 2, generator=g, dtype=torch.float64)
-
-    def loss_fn(p):
-        hidden = torch.tanh(x @ p[:12].reshape(4, 3).T + p[12:16])
-        return 0.5 * ((hidden @ p[16:24].reshape(2, 4).T + p[24:26] - y) ** 2).sum(1).mean()
-
-    return loss_fn, torch.randn(26, generator=g, dtype=torch.float64), torch.randn(26, generator=g, dtype=torch.float64)
+from lrcourse.sharpness import tiny_network
 
 
 @probe
@@ -352,6 +339,7 @@ def sharpness(matvec, v0, iters):
 # %% nbgrader={"grade_id": "test_sharpness", "grade": true, "points": 2}
 import torch
 from lrcourse.checks import code, probe, run_tests
+from lrcourse.sharpness import tiny_network
 
 
 @probe
@@ -373,16 +361,9 @@ tests = [
 ### BEGIN HIDDEN TESTS
 @probe
 def tiny_hessian(seed):
-    """The exact Hessian of a tiny tanh network's loss (26 parameters), at a random point."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(12, 3, generator=g, dtype=torch.float64)
-    y = torch.randn(12, 2, generator=g, dtype=torch.float64)
-
-    def loss_fn(p):
-        hidden = torch.tanh(x @ p[:12].reshape(4, 3).T + p[12:16])
-        return 0.5 * ((hidden @ p[16:24].reshape(2, 4).T + p[24:26] - y) ** 2).sum(1).mean()
-
-    return torch.autograd.functional.hessian(loss_fn, torch.randn(26, generator=g, dtype=torch.float64))
+    """The exact Hessian of the tiny tanh network's loss (26 parameters), at its point."""
+    loss_fn, point, _ = tiny_network(seed)
+    return torch.autograd.functional.hessian(loss_fn, point)
 
 
 @probe
