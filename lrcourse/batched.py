@@ -152,13 +152,13 @@ class _Stack:
         return loss, [*w_grads, *b_grads]
 
 
-def _per_copy(values: list[float], like: torch.Tensor) -> torch.Tensor:
-    """One Python float per copy, as an N x 1 x 1 tensor that broadcasts over a parameter.
+def per_copy(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    """One Python float per copy, as an N x 1 x ... tensor that broadcasts over the stacked ``like``.
 
     Each value is computed in double precision, the way ``torch.optim`` computes its scalars,
     and rounded once to the parameters' dtype, as a scalar argument of an operation is.
     """
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *[1] * (like.dim() - 1))
 
 
 class _SGD:
@@ -169,7 +169,7 @@ class _SGD:
         self.buffers: list[torch.Tensor] | None = None
 
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[float]) -> None:
-        neg_lr = _per_copy([-lr for lr in lrs], params[0])
+        neg_lr = per_copy([-lr for lr in lrs], params[0])
         if self.weight_decay:
             grads = [g.add_(p, alpha=self.weight_decay) for p, g in zip(params, grads)]
         if self.momentum:
@@ -204,8 +204,8 @@ class _AdamW:
         self.step_count += 1
         bias_correction1 = 1 - self.beta1 ** self.step_count
         bias_correction2_sqrt = (1 - self.beta2 ** self.step_count) ** 0.5
-        neg_step_size = _per_copy([-lr / bias_correction1 for lr in lrs], params[0])
-        decay = _per_copy([1 - lr * self.weight_decay for lr in lrs], params[0]) if self.weight_decay else None
+        neg_step_size = per_copy([-lr / bias_correction1 for lr in lrs], params[0])
+        decay = per_copy([1 - lr * self.weight_decay for lr in lrs], params[0]) if self.weight_decay else None
         for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq):
             if decay is not None:
                 p.mul_(decay)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batched import per_copy
 from .data import DigitsData, load_digits
 from .runtime import pick_device, progress as progress_line, seed_everything
 from .train import History, minibatch_indices
@@ -167,9 +168,6 @@ def train_width_batched(
     del initial
 
     # -lr of every copy for every tensor, shaped to broadcast over the stacked tensor
-    def per_copy(values: list[float], like: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(values, dtype=like.dtype, device=device).view(-1, *[1] * (like.dim() - 1))
-
     neg_lr = {name: per_copy([-lr * lr_mults.get(name, 1.0) for lr in lrs], p) for name, p in params.items()}
     exp_avg = {name: torch.zeros_like(p) for name, p in params.items()}
     exp_avg_sq = {name: torch.zeros_like(p) for name, p in params.items()}

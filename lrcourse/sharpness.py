@@ -22,10 +22,10 @@ import torch.nn.functional as F
 
 from .data import load_digits
 from .runtime import pick_device
+from .train import Schedule, as_schedule
 
 SIZES = (64, 32, 32, 10)  # 3,466 parameters
 N_EXAMPLES = 256
-Schedule = Callable[[int], float]
 
 
 @dataclass
@@ -182,7 +182,7 @@ def train_tracking(schedules: Sequence[float | Schedule], seeds: Sequence[int], 
     device = pick_device(device)
     subset = subset if subset is not None else digits_subset(device=device)
     x, y = subset.x.to(device), subset.y.to(device)
-    schedules = [s if callable(s) else (lambda step, value=float(s): value) for s in schedules]
+    schedules = [as_schedule(s) for s in schedules]
     params = init_params(seeds, init_scale, device=device)
     generator = torch.Generator().manual_seed(0)  # the first power-iteration vectors, the same for every call
     vs = _normalize([torch.randn(p.shape, generator=generator).to(device) for p in params])
