@@ -5,6 +5,7 @@
     lrgrade check NOTEBOOK        grade one notebook locally and explain every test
     lrgrade grade SUBMISSIONS     autograde a class: feedback per student and grades.csv
     lrgrade course-dir DIR        a ready nbgrader course directory (formgrader, exchange)
+    lrgrade classroom ACTION      a JupyterHub classroom on this machine (setup, start, grade, remove)
     lrgrade mutate [ASSIGNMENT]   do the graded tests catch small bugs in the solutions?
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from .grading import ClassGrader, Settings, printable
-from .nbgrader_course import NbgraderCourse, NotebookResult
+from .nbgrader_course import NbgraderCourse, NotebookResult, course_config
 from .sandbox import Limits, bwrap_problem
 from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
                         build_notebook, read_any, source_path, write_notebook)
@@ -84,6 +85,39 @@ def cmd_course_dir(args) -> int:
     print(f"nbgrader course directory ready at {course.root} "
           f"(assignments: {', '.join(sources)}). Run nbgrader commands from there.")
     return 0
+
+
+def cmd_classroom(args) -> int:
+    from .classroom import Classroom, ClassroomError
+
+    try:
+        if args.action == "setup":
+            course_id = course_config().CourseDirectory.course_id
+            room = Classroom(Path(args.root).resolve(), args.instructor, args.students, course_id, args.port)
+            sources, _ = grading_sources(args)
+            created = room.setup(sources)
+            print(f"classroom ready in {room.root}: instructor {room.instructor}, students "
+                  f"{', '.join(room.students)}; course {room.course_dir}")
+            if created:
+                print(f"first passwords of the new accounts: {room.root / 'accounts.txt'} (root only)")
+            print(f"start the hub with `bin/classroom start`, then open {room.url}")
+            return 0
+        room = Classroom.load(Path(args.root))
+        if args.action == "start":
+            room.start()
+        elif args.action == "grade":
+            if not args.assignment:
+                print("lrgrade classroom grade: name the assignment to grade", file=sys.stderr)
+                return 2
+            return main(["--solutions", str(args.solutions), "--course", str(args.course),
+                         *room.grade_args(args.assignment, args.jobs)])
+        elif args.action == "remove":
+            room.remove()
+            print(f"removed the accounts {', '.join([room.instructor, *room.students])} and {room.root}")
+        return 0
+    except ClassroomError as err:
+        print(f"lrgrade classroom: {err}", file=sys.stderr)
+        return 2
 
 
 # -- check: one notebook, for a student ---------------------------------------------------
@@ -163,6 +197,11 @@ def cmd_grade(args) -> int:
         print("lrgrade grade: --out must be outside the submissions folder (submissions are never written to)",
               file=sys.stderr)
         return 2
+    into = Path(args.into).resolve() if args.into else None
+    if into and not (into / "gradebook.db").is_file():
+        print(f"lrgrade grade: --into {into} is not an nbgrader course directory (no gradebook.db)",
+              file=sys.stderr)
+        return 2
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
         print(f"lrgrade grade: no student folders in {submissions}", file=sys.stderr)
@@ -189,6 +228,10 @@ def cmd_grade(args) -> int:
             writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
                              f"{r.pending_manual:g}", r.status, "; ".join(r.flags)])
     os.replace(tmp, csv_path)
+    if into:
+        grader.publish(into, [s.name for s in students])
+        print(f"results written into the course {into} (gradebook, autograded/, feedback/): "
+              "formgrader shows them, and `nbgrader release_feedback` returns the feedback")
     flagged = sorted({r.student for r in rows if r.flags})
     total = {s.name: sum(r.score for r in rows if r.student == s.name) for s in students}
     print(f"grades: {csv_path}\nfeedback: {out / 'feedback'}/<student>/<assignment>.html\n"
@@ -248,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     p.add_argument("--jobs", "-j", type=_positive, default=os.cpu_count() or 1,
                    help="worker processes, each grading one student at a time (default: the CPU count)")
+    p.add_argument("--into", metavar="COURSE_DIR",
+                   help="also write the results into this nbgrader course directory (the one the exchange "
+                        "collected SUBMISSIONS into): its gradebook, autograded/ and feedback/")
     p.add_argument("--force", action="store_true",
                    help="regrade everyone (default: keep results whose submission and tests are unchanged)")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "limits-only"), default="auto",
@@ -259,6 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("course-dir", help="write an nbgrader course directory for formgrader/exchange")
     p.add_argument("directory")
     p.set_defaults(func=cmd_course_dir)
+    p = sub.add_parser("classroom", help="a JupyterHub classroom on this machine (as root)")
+    p.add_argument("action", choices=("setup", "start", "grade", "remove"))
+    p.add_argument("assignment", nargs="?", help="for grade: the assignment to grade")
+    p.add_argument("--root", default="/srv/lr-schedules", help="the classroom's folder (default /srv/lr-schedules)")
+    p.add_argument("--instructor", default="instructor", help="setup: the instructor's account (default instructor)")
+    p.add_argument("--students", type=lambda text: [s for s in text.split(",") if s],
+                   default=["student1", "student2", "student3"],
+                   help="setup: the students' accounts, comma-separated (default student1,student2,student3)")
+    p.add_argument("--port", type=int, default=8000, help="setup: the hub's port on 127.0.0.1 (default 8000)")
+    p.add_argument("--jobs", "-j", type=_positive, default=None, help="grade: worker processes")
+    p.set_defaults(func=cmd_classroom)
     p = sub.add_parser("mutate", help="mutation check: do the graded tests catch small bugs in the solutions?")
     p.add_argument("assignment", nargs="*", help="NN-topic or a path to a source (default: all of solutions/)")
     p.add_argument("--min-share", type=float, default=0.9,

@@ -39,7 +39,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
 from . import scan
-from .nbgrader_course import NbgraderCourse, NotebookResult, last_error
+from .nbgrader_course import NbgraderCourse, NotebookResult, course_config, last_error
 from .notebooks import CONFIG, NotebookError, assignment_of, read_any
 from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT, error_outputs
 from .sandbox import UID_BASE, Limits, kill_user
@@ -118,6 +118,33 @@ def folder_digest(folder: Path) -> bytes:
         elif path.is_symlink():
             items.append(str(path.relative_to(folder)).encode() + b"\0->" + os.readlink(path).encode())
     return b"\n".join(items)
+
+
+# What nbgrader's exchange leaves beside a collected notebook (submitted/<student>/<A>/):
+# the submission time (late penalties) and the secret that names the student's feedback
+# when it is released. Plain text, checked, and nothing else of a submission's files.
+RECEIPT_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def exchange_receipt(folder: Path) -> dict[str, str]:
+    """The exchange's receipt files in ``folder`` that are well formed (see RECEIPT_FILES)."""
+    from nbgrader.utils import parse_utc
+
+    receipt = {}
+    for name in RECEIPT_FILES:
+        path = folder / name
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 200:
+            continue
+        text = path.read_text(errors="replace")
+        try:
+            if name == "timestamp.txt":
+                parse_utc(text.strip())
+            elif not re.fullmatch(r"[0-9a-fA-F]{8,256}", text.strip()):
+                continue
+        except (ValueError, OverflowError):
+            continue
+        receipt[name] = text
+    return receipt
 
 
 def collect(student_dir: Path, all_assignments: list[str]) -> tuple[dict[str, Path | NotebookError], list[str]]:
@@ -252,7 +279,7 @@ class ClassGrader:
         if isinstance(entry, NotebookError):
             return Row.from_result(course.result(student, a, f"not graded: {entry}"), [])
         nb = read_any(entry)
-        course.submit(student, a, nb)
+        course.submit(student, a, nb, exchange_receipt(entry.parent))
         status = course.autograde(student, a, timeout=self.settings.notebook_timeout)
         result = course.result(student, a, status)
         autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
@@ -340,13 +367,33 @@ class ClassGrader:
             shutil.rmtree(main_root)
         os.replace(staging, main_root)
 
+    def publish(self, course_root: Path, students: list[str]) -> None:
+        """Put these students' results into an nbgrader course directory (the one the
+        exchange collected them into): its gradebook, ``autograded/`` and ``feedback/``, so
+        that formgrader shows them and ``nbgrader release_feedback`` returns them. Files get
+        the course directory's owner, as if its instructor had graded."""
+        merged, course_root = self.out / ".nbgrader", Path(course_root).resolve()
+        owner = course_root.stat()
+        with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as dst, warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            for student in students:
+                _copy_gradebook(merged / "gradebook.db", dst, student)
+        for part in ("autograded", "feedback"):
+            for folder in sorted((merged / part).glob("*/*")):
+                if folder.parent.name not in students or folder.name not in self.sources:
+                    continue
+                dest = course_root / part / folder.parent.name / folder.name
+                if dest.exists():
+                    shutil.rmtree(dest)
+                shutil.copytree(folder, dest)
+                if os.getuid() == 0:
+                    for path in [dest.parent.parent, dest.parent, dest, *dest.rglob("*")]:
+                        os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+
 
 def sandbox_read_only() -> list[Path]:
     """The folders ``nbgrader_config.py`` lets a student's kernel read: the course's code and data."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
-    return [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
+    return [Path(p) for p in course_config().SandboxKernelManager.get("read_only", [])]
 
 
 def claim_sandbox_uids(n: int) -> dict:

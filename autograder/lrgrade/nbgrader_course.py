@@ -23,6 +23,13 @@ from .notebooks import CONFIG, write_notebook
 from .preprocessors import error_outputs
 
 
+def course_config():
+    """``autograder/nbgrader_config.py``, loaded as nbgrader loads it (a traitlets Config)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
+
+
 @dataclass
 class TestResult:
     grade_id: str
@@ -108,11 +115,15 @@ class NbgraderCourse:
         return proc
 
     # -- grading ---------------------------------------------------------------------
-    def submit(self, student: str, assignment: str, nb: nbformat.NotebookNode) -> None:
+    def submit(self, student: str, assignment: str, nb: nbformat.NotebookNode,
+               receipt: dict[str, str] | None = None) -> None:
+        """Hand in ``nb``, with the exchange's receipt files (name -> text), if any."""
         folder = self.root / "submitted" / student / assignment
         if folder.exists():
             shutil.rmtree(folder)
         write_notebook(nb, folder / f"{assignment}.ipynb")
+        for name, text in (receipt or {}).items():
+            (folder / name).write_text(text)
 
     def autograde(self, student: str, assignment: str, timeout: float) -> str:
         """Autograde one submission; return "" on success, else what went wrong."""
