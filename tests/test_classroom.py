@@ -206,6 +206,12 @@ def test_a_class_cycle_on_jupyterhub(classroom):
         for name in (ALICE, BOB):
             folder = course / "submitted" / name / ASSIGNMENT
             assert (folder / f"{ASSIGNMENT}.ipynb").is_file() and (folder / "timestamp.txt").is_file()
+        # formgrader's own Autograde would run the student's code as the instructor: refused.
+        reply = hub.people[INSTRUCTOR].post(
+            f"{hub.url}/user/{INSTRUCTOR}/formgrader/api/submission/{ASSIGNMENT}/{ALICE}/autograde").json()
+        said = reply.get("log", "") + reply.get("error", "")
+        assert not reply["success"] and "only in the sandbox" in said, said[-3000:]
+        assert not list((course / "autograded").rglob("*.ipynb")), "formgrader graded outside the sandbox"
         graded = time.monotonic()
         report = lrgrade("classroom", "grade", ASSIGNMENT, "--root", str(classroom)).stdout
         grading_s = time.monotonic() - graded

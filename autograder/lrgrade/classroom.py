@@ -154,7 +154,7 @@ class Classroom:
         who = pwd.getpwnam(name)
         # Through a shell: setpriv itself still resolves the program's path with root's rights.
         proc = subprocess.run(["setpriv", f"--reuid={who.pw_uid}", f"--regid={who.pw_gid}", "--clear-groups",
-                               "/bin/sh", "-c", 'exec "$@"', "sh", *cmd], capture_output=True, cwd="/")
+                               "/bin/sh", "-c", 'exec "$@"', "sh", *cmd], capture_output=True, cwd="/", timeout=120)
         return proc.returncode == 0
 
     def _write_jupyter_config(self) -> None:
@@ -165,7 +165,10 @@ class Classroom:
         _write(etc / "common" / "nbgrader_config.py", "# The classroom's exchange (lrgrade classroom).\n" + common)
         _write(etc / "instructor" / "nbgrader_config.py",
                "# The instructor's course (lrgrade classroom).\nc = get_config()  # noqa: F821\n"
-               f"c.CourseDirectory.root = {str(self.course_dir)!r}\n")
+               f"c.CourseDirectory.root = {str(self.course_dir)!r}\n"
+               "# formgrader's Autograde button would run student code as the instructor: refuse it\n"
+               "# (grade with `sudo bin/classroom grade ASSIGNMENT`, in the sandbox).\n"
+               "c.SandboxKernelManager.require_sandbox = True\n")
         # Students get the assignment list, not formgrader or the create-assignment tools.
         _write(etc / "student" / "jupyter_server_config.json", json.dumps(
             {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False}}}, indent=1))

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import List, Unicode
+from traitlets import Bool, List, Unicode
 
 from .sandbox_exec import pids_of
 
@@ -167,6 +167,10 @@ def kill_user(uid: int) -> int:
     return killed
 
 
+class SandboxRequired(RuntimeError):
+    """A kernel was to start outside the sandbox where ``require_sandbox`` forbids it."""
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel through ``bwrap`` and ``sandbox_exec.py``.
 
@@ -179,6 +183,9 @@ class SandboxKernelManager(AsyncKernelManager):
                                      "and data").tag(config=True)
     pass_env = List(Unicode(), help="Environment variables the sandboxed kernel keeps, besides "
                                     "lrgrade.sandbox.PASS_ENV").tag(config=True)
+    require_sandbox = Bool(False, help="Refuse to start a kernel outside bubblewrap: for an instructor "
+                                       "whose formgrader (nbgrader's own Autograde) would otherwise run "
+                                       "student code as them, unsandboxed").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -193,6 +200,10 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
+        if self.require_sandbox and self._limits.mode != "bwrap":
+            raise SandboxRequired("this course grades student code only in the sandbox: collect the "
+                                  "submissions, then grade them with `sudo bin/classroom grade ASSIGNMENT` "
+                                  "(or `bin/grade`), not with nbgrader's own autograde")
         if self._limits.mode == "none":
             return cmd
         # A SIGINT for the process group would hit bwrap, not the kernel: interrupt a
