@@ -246,3 +246,26 @@ def test_a_missing_or_incomplete_test_form_is_named():
     with pytest.raises(SourceError, match="lacks"):
         trusted.load_form("json")
     assert trusted.load_form("lrcourse.checks") is checks
+
+
+def test_only_well_formed_exchange_receipts_reach_nbgrader(tmp_path):
+    """A collected submission's timestamp and secret go to nbgrader (late penalties, the name of
+    the returned feedback); anything else a student could put there does not."""
+    from lrgrade.grading import exchange_receipt
+
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "timestamp.txt").write_text("2026-12-02 10:11:12.345678 UTC")
+    (good / "submission_secret.txt").write_text("ab12" * 32)
+    (good / "notes.txt").write_text("not a receipt")
+    assert exchange_receipt(good) == {"timestamp.txt": "2026-12-02 10:11:12.345678 UTC",
+                                      "submission_secret.txt": "ab12" * 32}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "timestamp.txt").write_text("yesterday, honest")
+    (bad / "submission_secret.txt").symlink_to(good / "submission_secret.txt")
+    assert exchange_receipt(bad) == {}
+    (bad / "submission_secret.txt").unlink()
+    (bad / "submission_secret.txt").write_text("<script>" + "a" * 8)
+    (bad / "timestamp.txt").write_text("2026-12-02 10:11:12 UTC" + " " * 500)
+    assert exchange_receipt(bad) == {}
