@@ -198,6 +198,16 @@ def test_static_scan_flags_attempts_and_leaves_honest_code_alone():
         assert expected in flags, flags
 
 
+def test_the_course_names_its_own_helpers_for_the_scan():
+    """The grader knows no course: the course's helpers are protected through nbgrader_config.py."""
+    from lrgrade.nbgrader_course import course_config
+
+    attack = ["import lrcourse.checks as checks\nchecks.judge = lambda *a: True\n"]
+    assert scan.static_flags(attack) == []
+    names = scan.StaticScan(config=course_config()).protected_names
+    assert "assigns to checks.judge" in scan.static_flags(attack, names)
+
+
 def test_limits_travel_through_the_environment():
     limits = Limits(mode="bwrap", uid=61003, memory_mb=1234)
     assert Limits.from_env(limits.to_env()) == limits

@@ -220,9 +220,12 @@ class ClassGrader:
         # The key of a result: the tests, the settings, and the grader's own code, with the
         # course's code that the kernel reads and that judges results (lrcourse): a new
         # verdict rule or config regrades everyone.
+        config = course_config()
+        read_only = [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]  # the course's code
         code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(
-            p for folder in sandbox_read_only() for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+            p for folder in read_only for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
         grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
+        self.protected_names = scan.StaticScan(config=config).protected_names
         self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
         self._print = threading.Lock()
 
@@ -284,7 +287,7 @@ class ClassGrader:
         result = course.result(student, a, status)
         autograded = course.root / "autograded" / student / a / f"{a}.ipynb"
         limits, errors = read_run(autograded)
-        flags = limits + scan.static_flags(_student_sources(nb))
+        flags = limits + scan.static_flags(_student_sources(nb), self.protected_names)
         return Row.from_result(result, flags, errors)
 
     # -- the class --------------------------------------------------------------------------
@@ -389,11 +392,6 @@ class ClassGrader:
                 if os.getuid() == 0:
                     for path in [dest.parent.parent, dest.parent, dest, *dest.rglob("*")]:
                         os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
-
-
-def sandbox_read_only() -> list[Path]:
-    """The folders ``nbgrader_config.py`` lets a student's kernel read: the course's code and data."""
-    return [Path(p) for p in course_config().SandboxKernelManager.get("read_only", [])]
 
 
 def claim_sandbox_uids(n: int) -> dict:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import ast
 import re
 
+from traitlets import List, Unicode
+from traitlets.config import Configurable
+
 
 def _strip_magics(source: str) -> str:
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
@@ -24,13 +27,22 @@ SUSPICIOUS_NAMES = {
     "ctypes": "uses ctypes", "_exit": "calls os._exit",
     "fork": "forks processes", "socket": "opens network sockets", "get_objects": "walks the garbage collector",
 }
-PROTECTED_MODULES = {"np", "numpy", "math", "torch", "builtins", "lrcourse", "checks", "warnings", "sys", "os",
-                     "IPython", "assert_close", "assert_true", "assert_raises"}
+# Names whose attributes a student's answer has no business assigning to; a course adds its
+# own (its helper package, its test helpers) with ``StaticScan.protected_names``.
+PROTECTED_NAMES = ("np", "numpy", "math", "torch", "builtins", "warnings", "sys", "os", "IPython")
+
+
+class StaticScan(Configurable):
+    """The scan's settings, from ``nbgrader_config.py`` like the rest of the grader's."""
+
+    protected_names = List(Unicode(), help="Names (modules, helpers) whose attributes an answer should "
+                                           "not assign to, besides lrgrade.scan.PROTECTED_NAMES").tag(config=True)
 _PASSED = re.compile(r"\b(all )?(tests? )?pass(ed)?\b|\bok\b|\bcorrect\b", re.I)
 
 
-def static_flags(sources: list[str]) -> list[str]:
+def static_flags(sources: list[str], protected_names: tuple[str, ...] | list[str] = ()) -> list[str]:
     """What looks like an attempt on the tests in the student's cells (for a person to read)."""
+    protected = set(PROTECTED_NAMES) | set(protected_names)
     flags: list[str] = []
     for source in sources:
         try:
@@ -53,7 +65,7 @@ def static_flags(sources: list[str]) -> list[str]:
                     base = t
                     while isinstance(base, ast.Attribute):
                         base = base.value
-                    if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in PROTECTED_MODULES:
+                    if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in protected:
                         flags.append(f"assigns to {ast.unparse(t)}")
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in ("setattr", "delattr")):
