@@ -28,7 +28,7 @@ from torch import nn
 from .batched import per_copy
 from .data import DigitsData, load_digits
 from .runtime import pick_device, progress as progress_line, seed_everything
-from .train import History, minibatch_indices
+from .train import History, minibatch_indices, run_updates
 
 __all__ = ["WidthMLP", "lr_multipliers", "train_with_groups", "train_width_batched", "best_lr"]
 
@@ -89,21 +89,17 @@ def train_with_groups(
     data = (data if data is not None else load_digits()).to(device)
     generator = seed_everything(seed)  # as lrcourse.train.train: same weights, same minibatches
     model = model_fn().to(device)
-    opt = torch.optim.AdamW(groups_fn(model), betas=betas, weight_decay=0.0)
+    groups = groups_fn(model)
+    for group in groups:  # each group's constant LR (AdamW's default 1e-3 if it names none),
+        group["lr_scale"] = group.pop("lr", 1e-3)  # as a multiple of a schedule that is 1 throughout
+    opt = torch.optim.AdamW(groups, betas=betas, weight_decay=0.0)
     batches = minibatch_indices(len(data.x_train), batch_size, generator)
-    history = History()
-    for _ in range(total_steps):
+
+    def batch_loss(step: int) -> torch.Tensor:
         idx = next(batches).to(device)
-        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        history.lr.append(float(opt.param_groups[0]["lr"]))
-        history.loss.append(loss.item())
-        if not math.isfinite(history.loss[-1]):
-            history.diverged = True
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return history
+        return F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+
+    return run_updates(opt, lambda step: 1.0, total_steps, batch_loss, lambda: math.nan, progress=False)
 
 
 def _stacked_forward(params: dict[str, torch.Tensor], x: torch.Tensor, n_layers: int,

@@ -137,19 +137,20 @@ def run_updates(
     eval_every: int | None = None,
     progress: bool | None = None,
 ) -> History:
-    """The update loop every trainer shares: set update ``step``'s LR to ``schedule(step)``,
-    record the loss of its minibatch (``batch_loss(step)``), stop if that loss is inf or
-    NaN, else step the optimizer; every ``eval_every`` updates and after the last, record
-    ``evaluate_fn()``."""
+    """The update loop every trainer shares: set update ``step``'s LR to ``schedule(step)``
+    (times a group's ``lr_scale``, for groups with LRs of their own), record the loss of its
+    minibatch (``batch_loss(step)``), stop if that loss is inf or NaN, else step the
+    optimizer; every ``eval_every`` updates and after the last, record ``evaluate_fn()``.
+    ``History.lr`` records the first group's LR."""
     history = History()
     with progress_line(total_steps, f"lr={schedule(0):.3g}", progress) as bar:
         for step in range(total_steps):
             step_lr = float(schedule(step))
             for group in opt.param_groups:
-                group["lr"] = step_lr
+                group["lr"] = step_lr * group.get("lr_scale", 1.0)
             loss = batch_loss(step)
             loss_value = loss.item()
-            history.lr.append(step_lr)
+            history.lr.append(opt.param_groups[0]["lr"])
             history.loss.append(loss_value)
             if not math.isfinite(loss_value):
                 history.diverged = True
