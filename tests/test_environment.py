@@ -1,10 +1,32 @@
-"""The pins: requirements.txt is exact, and environment.yml agrees with it."""
+"""The pins: requirements.txt is exact, environment.yml agrees with it, and it resolves for
+every supported Python."""
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _supported_pythons() -> list[str]:
+    """The supported Pythons, oldest first, from pyproject.toml's requires-python: the one list
+    (bin/setup reads the same line, in the same form ">=3.A[.P],<3.B"). ">=3.11,<3.14" gives
+    ["3.11", "3.12", "3.13"]; a floor with a patch level (">=3.11.5,<3.14") keeps it ("3.11.5")."""
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.fullmatch(r">=3\.(\d+)(\.\d+)?,<3\.(\d+)", spec.replace(" ", ""))
+    if not match:
+        raise ValueError(f"pyproject.toml: requires-python {spec!r} is not of the form '>=3.A[.P],<3.B' "
+                         "(the form bin/setup reads)")
+    oldest, patch, below = int(match[1]), match[2] or "", int(match[3])
+    return [f"3.{oldest}{patch}"] + [f"3.{minor}" for minor in range(oldest + 1, below)]
+
+
+SUPPORTED_PYTHONS = _supported_pythons()
 
 
 def _requirements() -> dict[str, str]:
@@ -37,7 +59,11 @@ def test_what_is_installed_is_what_is_pinned():
 
 def test_environment_yml_matches_requirements():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
+    pythons = [d for d in env["dependencies"] if isinstance(d, str) and re.fullmatch(r"python\b.*", d)]
+    minors = [".".join(v.split(".")[:2]) for v in SUPPORTED_PYTHONS]
+    assert len(pythons) == 1 and pythons[0].removeprefix("python=") in minors, (
+        f"environment.yml asks for {pythons}; it should pin one supported minor version, python=X.Y with X.Y "
+        f"in {minors} (pyproject.toml's requires-python)")
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     pins = _requirements()
     seen = 0
@@ -50,3 +76,42 @@ def test_environment_yml_matches_requirements():
         assert pins[name] == version, f"{name}: environment.yml says {version}, requirements.txt {pins[name]}"
         seen += 1
     assert seen >= 10
+
+
+@pytest.mark.slow
+def test_requirements_resolve_for_each_supported_python(tmp_path):
+    """Every pin has a wheel for each supported Python on this platform, and the pins agree
+    with each other's requirements: pip's resolver, told the Python version, installs nothing
+    (--dry-run). "3.12" is checked as 3.12.0, the strictest patch level. Only one Python runs
+    the course on the project's machines; the others are checked this way. pip wants
+    --target with --python-version (nothing is written there). The versions resolve at once:
+    each spends most of its time waiting on the index."""
+    running = {}
+    for version in SUPPORTED_PYTHONS:
+        running[version] = subprocess.Popen(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+             "--python-version", version, "--target", str(tmp_path / version),
+             "--disable-pip-version-check", "-q", "-r", str(ROOT / "requirements.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    failed = []
+    for version, proc in running.items():
+        _, stderr = proc.communicate(timeout=600)
+        # This machine's pip configuration names index folders that do not all exist; pip says so.
+        lines = [ln for ln in stderr.splitlines() if not re.match(r"WARNING: Location .* is ignored", ln)]
+        if proc.returncode != 0:
+            failed.append(f"Python {version} (pip exit {proc.returncode}):\n" + "\n".join(lines[-15:]))
+    assert not failed, "requirements.txt does not resolve for\n" + "\n\n".join(failed)
+
+
+def test_setup_refuses_an_unknown_torch_choice(tmp_path):
+    """LRCOURSE_TORCH other than default/cpu: bin/setup names the accepted values and stops before
+    it creates anything (run on a copy, so a regression cannot touch the real .venv)."""
+    (tmp_path / "bin").mkdir()
+    shutil.copy(ROOT / "bin" / "setup", tmp_path / "bin" / "setup")
+    for name in ("requirements.txt", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    result = subprocess.run(["bash", str(tmp_path / "bin" / "setup")], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "LRCOURSE_TORCH": "gpu"}, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "LRCOURSE_TORCH='gpu'" in result.stderr and "default" in result.stderr and "cpu" in result.stderr
+    assert not (tmp_path / ".venv").exists()
