@@ -279,3 +279,18 @@ def test_only_well_formed_exchange_receipts_reach_nbgrader(tmp_path):
     (bad / "submission_secret.txt").write_text("<script>" + "a" * 8)
     (bad / "timestamp.txt").write_text("2026-12-02 10:11:12 UTC" + " " * 500)
     assert exchange_receipt(bad) == {}
+
+
+def test_results_are_never_written_through_a_link_in_the_course(tmp_path):
+    """`grade --into` runs as root on a course folder its instructor owns: a link there could
+    point anywhere, so the write is refused."""
+    from lrgrade.grading import _no_links_below
+
+    course = tmp_path / "course"
+    (course / "autograded").mkdir(parents=True)
+    _no_links_below(course, course / "autograded" / "ana" / "01")  # nothing there yet: fine
+    (course / "autograded" / "ben").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match="symbolic link"):
+        _no_links_below(course, course / "autograded" / "ben" / "01")
+    with pytest.raises(ValueError, match="not inside"):
+        _no_links_below(course, tmp_path / "elsewhere")

@@ -229,7 +229,11 @@ def cmd_grade(args) -> int:
                              f"{r.pending_manual:g}", r.status, "; ".join(r.flags)])
     os.replace(tmp, csv_path)
     if into:
-        grader.publish(into, [s.name for s in students])
+        try:
+            grader.publish(into, [s.name for s in students])
+        except ValueError as err:
+            print(f"lrgrade grade: --into {into}: {err} (grades.csv and feedback/ are in {out})", file=sys.stderr)
+            return 2
         print(f"results written into the course {into} (gradebook, autograded/, feedback/): "
               "formgrader shows them, and `nbgrader release_feedback` returns the feedback")
     flagged = sorted({r.student for r in rows if r.flags})

@@ -377,6 +377,7 @@ class ClassGrader:
         the course directory's owner, as if its instructor had graded."""
         merged, course_root = self.out / ".nbgrader", Path(course_root).resolve()
         owner = course_root.stat()
+        _no_links_below(course_root, course_root / "gradebook.db")
         with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as dst, warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)
             for student in students:
@@ -386,12 +387,24 @@ class ClassGrader:
                 if folder.parent.name not in students or folder.name not in self.sources:
                     continue
                 dest = course_root / part / folder.parent.name / folder.name
+                _no_links_below(course_root, dest)
                 if dest.exists():
                     shutil.rmtree(dest)
                 shutil.copytree(folder, dest)
                 if os.getuid() == 0:
                     for path in [dest.parent.parent, dest.parent, dest, *dest.rglob("*")]:
                         os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+
+
+def _no_links_below(root: Path, path: Path) -> None:
+    """Refuse to write ``path`` if it, or a folder between it and ``root``, is a symbolic link:
+    run as root for a course folder that someone else owns, a link could send the write anywhere."""
+    for part in [path, *path.parents]:
+        if part == root:
+            return
+        if part.is_symlink():
+            raise ValueError(f"{part} is a symbolic link: results are not written through it")
+    raise ValueError(f"{path} is not inside {root}")
 
 
 def claim_sandbox_uids(n: int) -> dict:
