@@ -84,9 +84,8 @@ class Classroom:
         created = {name: self._add_account(name) for name in [self.instructor, *self.students]}
         created = {name: pw for name, pw in created.items() if pw}
         if created:
-            accounts = self.root / "accounts.txt"
-            with accounts.open("a") as fh:
-                accounts.chmod(0o600)
+            fd = os.open(self.root / "accounts.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a") as fh:  # readable by root only from the start
                 fh.writelines(f"{name} {pw}\n" for name, pw in created.items())
         self.exchange.mkdir(exist_ok=True)
         self.exchange.chmod(0o1777)  # anyone may create their course's folder; no one deletes another's
@@ -148,6 +147,10 @@ class Classroom:
         for path in [venv, *venv.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
+        imports = "import jupyterhub, nbgrader, lrgrade"
+        if not self._runs_as(self.instructor, [str(venv / "bin" / "python"), "-c", imports]):
+            raise ClassroomError(f"the accounts cannot read the course's environment ({REPO_VENV}): put the "
+                                 "repository where every account can read it (for example under /srv or /opt)")
 
     @staticmethod
     def _runs_as(name: str, cmd: list[str]) -> bool:
