@@ -36,8 +36,19 @@ ASSIGNMENT = "00-start-here"  # the shortest notebook: the cycle, not the course
 INSTRUCTOR, ALICE, BOB = "lrt-teacher", "lrt-alice", "lrt-bob"
 COURSE_ID = "lr-schedules"
 
+def _private_folder_above(path: Path) -> Path | None:
+    """The first folder above ``path`` that other accounts cannot pass through, if any."""
+    for folder in [path, *path.parents]:
+        if not folder.stat().st_mode & 0o001:
+            return folder
+    return None
+
+
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.skipif(_private_folder_above(ROOT) is not None,
+                       reason=f"the repository is in a private folder ({_private_folder_above(ROOT)}): the "
+                              "classroom's accounts could not read the course"),
     pytest.mark.skipif(os.getuid() != 0, reason="the classroom needs root (accounts, a hub that runs servers as them)"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (bin/setup-sandbox)"),
     pytest.mark.skipif(not PROXY.is_file(), reason="JupyterHub's proxy is not installed (bin/setup-hub)"),
