@@ -261,7 +261,7 @@ def test_a_missing_or_incomplete_test_form_is_named():
 def test_only_well_formed_exchange_receipts_reach_nbgrader(tmp_path):
     """A collected submission's timestamp and secret go to nbgrader (late penalties, the name of
     the returned feedback); anything else a student could put there does not."""
-    from lrgrade.grading import exchange_receipt
+    from lrgrade.class_grader import exchange_receipt
 
     good = tmp_path / "good"
     good.mkdir()
@@ -284,7 +284,7 @@ def test_only_well_formed_exchange_receipts_reach_nbgrader(tmp_path):
 def test_results_are_never_written_through_a_link_in_the_course(tmp_path):
     """`grade --into` runs as root on a course folder its instructor owns: a link there could
     point anywhere, so the write is refused."""
-    from lrgrade.grading import _no_links_below
+    from lrgrade.class_grader import _no_links_below
 
     course = tmp_path / "course"
     (course / "autograded").mkdir(parents=True)

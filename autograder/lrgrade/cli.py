@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from .grading import ClassGrader, Settings, printable
+from .class_grader import ClassGrader, Settings, printable
 from .nbgrader_course import NbgraderCourse, NotebookResult, course_config
 from .sandbox import Limits, bwrap_problem
 from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
