@@ -55,10 +55,20 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports() -> int:
+    """A port that is free on 127.0.0.1, with the two after it (the hub uses all three)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            for p in (port, port + 1, port + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no three free ports in a row on 127.0.0.1")
 
 
 def lrgrade(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -141,7 +151,12 @@ class Hub:
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                pass
+        try:  # whatever is left of its session (a proxy whose hub crashed)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
         self.log.close()
 
 
@@ -163,7 +178,7 @@ def classroom():
     root.chmod(0o755)
     try:
         lrgrade("classroom", "setup", "--root", str(root), "--instructor", INSTRUCTOR,
-                "--students", f"{ALICE},{BOB}", "--port", str(_free_port()))
+                "--students", f"{ALICE},{BOB}", "--port", str(_free_ports()))
         yield root
     finally:
         subprocess.run([str(ROOT / ".venv" / "bin" / "lrgrade"), "classroom", "remove", "--root", str(root)],
@@ -181,6 +196,15 @@ def test_a_class_cycle_on_jupyterhub(classroom):
     try:
         for name in (INSTRUCTOR, ALICE, BOB):
             hub.start_server(name)
+
+        # People log in with their account's password (PAM), from accounts.txt.
+        passwords = dict(line.split() for line in (classroom / "accounts.txt").read_text().splitlines())
+        browser = requests.Session()
+        browser.get(f"{hub.url}/hub/login")
+        form = {"username": BOB, "_xsrf": browser.cookies.get("_xsrf")}
+        assert browser.post(f"{hub.url}/hub/login", data=form | {"password": "wrong"}).status_code == 403
+        reply = browser.post(f"{hub.url}/hub/login", data=form | {"password": passwords[BOB]})
+        assert reply.ok and reply.url.startswith(f"{hub.url}/user/{BOB}/"), (reply.status_code, reply.url)
 
         # Students have no formgrader; the instructor's formgrader sees the course.
         reply = hub.people[ALICE].get(f"{hub.url}/user/{ALICE}/formgrader/api/assignments")

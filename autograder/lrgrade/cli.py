@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--students", type=lambda text: [s for s in text.split(",") if s],
                    default=["student1", "student2", "student3"],
                    help="setup: the students' accounts, comma-separated (default student1,student2,student3)")
-    p.add_argument("--port", type=int, default=8000, help="setup: the hub's port on 127.0.0.1 (default 8000)")
+    p.add_argument("--port", type=int, default=8000,
+                   help="setup: the hub's port on 127.0.0.1 (default 8000); it also uses the next two")
     p.add_argument("--jobs", "-j", type=_positive, default=None, help="grade: worker processes")
     p.set_defaults(func=cmd_classroom)
     p = sub.add_parser("mutate", help="mutation check: do the graded tests catch small bugs in the solutions?")
