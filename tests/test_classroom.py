@@ -236,7 +236,11 @@ def test_a_class_cycle_on_jupyterhub(classroom):
         seen = [str(path) for path in private if readable_by(BOB, path)]
         assert not seen, f"{BOB} can read {seen}"
 
-        # 3. The instructor collects; root grades in the sandbox, into the instructor's course.
+        # 3. Nothing is graded before it is collected. The instructor collects; root grades in
+        #    the sandbox, into the instructor's course.
+        early = subprocess.run([str(ROOT / ".venv" / "bin" / "lrgrade"), "classroom", "grade", ASSIGNMENT,
+                                "--root", str(classroom)], capture_output=True, text=True, timeout=120)
+        assert early.returncode == 2 and "collect it first" in early.stderr, early.stderr
         assert hub.post(INSTRUCTOR, f"formgrader/api/assignment/{ASSIGNMENT}/collect")["success"]
         for name in (ALICE, BOB):
             folder = course / "submitted" / name / ASSIGNMENT

@@ -106,8 +106,14 @@ def cmd_classroom(args) -> int:
         if args.action == "start":
             room.start()
         elif args.action == "grade":
-            if not args.assignment:
-                print("lrgrade classroom grade: name the assignment to grade", file=sys.stderr)
+            if args.assignment not in known_assignments(args):
+                print(f"lrgrade classroom grade: name the assignment to grade, one of: "
+                      f"{', '.join(known_assignments(args))}", file=sys.stderr)
+                return 2
+            if not list((room.course_dir / "submitted").glob(f"*/{args.assignment}")):
+                print(f"lrgrade classroom grade: nothing of {args.assignment} is collected yet: collect it "
+                      f"first (formgrader's Collect, or `nbgrader collect {args.assignment}` as "
+                      f"{room.instructor})", file=sys.stderr)
                 return 2
             return main(["--solutions", str(args.solutions), "--course", str(args.course),
                          *room.grade_args(args.assignment, args.jobs)])
