@@ -25,6 +25,8 @@ c.SandboxKernelManager.pass_env = ["LRCOURSE_QUICK", "LRCOURSE_THREADS", "LRCOUR
 # The course's test form: test cells are lists of cases made with it (lrcourse/checks.py),
 # read and judged by the grader, and run in the kernel by its `run_in_kernel`.
 c.TrustedExecute.test_form = "lrcourse.checks"
+# Cells tagged "illustration" (experiments, plots) do not run under grading: no test needs them.
+c.TrustedExecute.skip_tags = ["illustration"]
 # The static scan (flags for a person to read) also watches the course's helpers.
 c.StaticScan.protected_names = ["lrcourse", "checks", "assert_close", "assert_true", "assert_raises"]
 

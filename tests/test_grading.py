@@ -187,3 +187,27 @@ def test_course_dir_grades_a_class_with_nbgrader_itself(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         scores = {s: gb.find_submission(a, s).score for s in ("solved-1", "solved-2", "blank")}
     assert scores == {"solved-1": 1, "solved-2": 1, "blank": 0}
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_no_cell_that_runs_under_grading_needs_an_illustration(assignment):
+    """Cells tagged "illustration" do not run under grading: a locked or setup cell that reads
+    a name only they bind would raise NameError in every student's report. (Answer cells that
+    read one make every illustration run, so they are fine.)"""
+    from nbgrader.utils import is_grade, is_solution
+
+    from lrgrade.preprocessors import _names
+
+    nb = build_notebook(source_path(assignment), assignment)
+    made_by: dict[str, int] = {}
+    needs = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or is_grade(cell) or is_solution(cell):
+            continue
+        bound, read = _names(cell.source)
+        if "illustration" in cell.metadata.get("tags", []):
+            made_by.update({name: index for name in bound if name not in made_by})
+        else:
+            needs += [f"cell {index} reads {name} (made by illustration cell {made_by[name]})"
+                      for name in sorted(read - bound) if name in made_by]
+    assert not needs, f"{assignment}: untag the illustration cells these need: " + "; ".join(needs)

@@ -294,3 +294,27 @@ def test_results_are_never_written_through_a_link_in_the_course(tmp_path):
         _no_links_below(course, course / "autograded" / "ben" / "01")
     with pytest.raises(ValueError, match="not inside"):
         _no_links_below(course, tmp_path / "elsewhere")
+
+
+def test_illustrations_are_skipped_only_when_no_answer_reads_what_they_make():
+    """Cells tagged as illustrations (experiments, plots) do not run under grading, unless an
+    answer reads a global one of them binds, or looks names up by string: then everything runs,
+    as the student's own notebook did."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from lrgrade.preprocessors import skipped_illustrations
+
+    def notebook(answer: str):
+        return new_notebook(cells=[
+            new_code_cell("import numpy as np", metadata={"nbgrader": {"grade_id": "setup", "locked": True}}),
+            new_code_cell("history = train(0.1)\nplot(history)", metadata={"tags": ["illustration"]}),
+            new_code_cell(answer, metadata={"nbgrader": {"grade_id": "a", "solution": True, "grade": False}}),
+            new_code_cell("run_tests([])", metadata={"nbgrader": {"grade_id": "t", "grade": True, "points": 1}}),
+        ])
+
+    tags = ["illustration"]
+    assert skipped_illustrations(notebook("def f(lr, history):\n    return lr * np.sqrt(history)"), tags) == {1}
+    for reads_it in ("def f(lr):\n    return history[-1]", "def f(lr):\n    return globals()['history']",
+                     "import __main__\ndef f():\n    return __main__.history", "def f(:\n"):
+        assert skipped_illustrations(notebook(reads_it), tags) == set(), reads_it
+    assert skipped_illustrations(notebook("def f(lr):\n    return history[-1]"), ["other-tag"]) == set()

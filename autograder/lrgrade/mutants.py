@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .scan import parse_python
+
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 SKIP_PRAGMA = "no-mutate"
 
@@ -157,7 +159,7 @@ def _needs_parens(text: str) -> bool:
 def python_source(source: str) -> str:
     """Cell source as plain Python (IPython magics turned into calls), same line numbers."""
     try:
-        ast.parse(source)
+        parse_python(source)
         return source
     except SyntaxError:
         pass
@@ -175,7 +177,7 @@ def mutants_of_cell(source: str, grade_id: str = "cell") -> list[Mutant]:
         return []
     source = python_source(source)
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return []
     lines = source.splitlines()
@@ -217,7 +219,7 @@ def mutants_of_cell(source: str, grade_id: str = "cell") -> list[Mutant]:
             if mutated in seen:
                 continue
             try:
-                ast.parse(mutated)
+                parse_python(mutated)
             except SyntaxError:
                 continue
             seen.add(mutated)

@@ -81,8 +81,8 @@ def build_notebook(path: Path, assignment: str | None = None) -> nbformat.Notebo
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         where = f"{path.name}, cell {index}"
-        meta = cell.metadata.get("nbgrader")
-        cell.metadata = {}
+        meta, tags = cell.metadata.get("nbgrader"), cell.metadata.get("tags")
+        cell.metadata = {"tags": list(tags)} if tags else {}  # tags: "illustration" (nbgrader_config.py)
         cell.id = f"cell-{index:03d}"
         if meta is None:
             continue

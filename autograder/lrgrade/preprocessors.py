@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import binascii
@@ -34,10 +35,11 @@ from nbformat import NotebookNode
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Integer, List, Unicode
 
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .sandbox import SandboxKernelManager
+from .scan import parse_python, strip_magics
 
 # Error names the grader writes into a graded notebook; the report reads them back.
 CPU_LIMIT = "CPUTimeLimitError"
@@ -96,6 +98,55 @@ class AnswersOnly(NbGraderPreprocessor):
         return released, resources
 
 
+def skipped_illustrations(nb, tags) -> set[int]:
+    """The indices of the cells tagged with one of ``tags`` that need not run: all of them,
+    unless an answer cell reads a name one of them binds (or cannot be parsed), then none."""
+    tagged = {i for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" and set(c.get("metadata", {}).get("tags", [])) & set(tags)}
+    if not tagged:
+        return set()
+    bound: set[str] = set()
+    for i in tagged:
+        names = _names(nb.cells[i].source)
+        if names is None:
+            return set()
+        bound |= names[0]
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_solution(cell):
+            names = _names(cell.source)
+            if names is None or (names[1] - names[0]) & (bound | {ANY_NAME}):  # the globals it reads
+                return set()
+    return tagged
+
+
+ANY_NAME = "*"  # what a cell reads when it looks names up by string (globals(), getattr, eval, ...)
+_LOOKUPS = {"globals", "locals", "vars", "getattr", "eval", "exec", "__dict__", "__import__", "import_module"}
+
+
+def _names(source: str) -> tuple[set[str], set[str]] | None:
+    """Every name ``source`` binds (anywhere, arguments included) and every name it reads;
+    None if it does not parse."""
+    try:
+        tree = parse_python(strip_magics(source))
+    except SyntaxError:
+        return None
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Attribute):
+            read.add(node.attr)  # `__main__.history` reads a global too
+    if read & _LOOKUPS:
+        read.add(ANY_NAME)
+    return bound, read
+
+
 class TrustedExecute(Execute):
     """nbgrader's Execute, graded from evidence the student's code cannot reach.
 
@@ -120,6 +171,9 @@ class TrustedExecute(Execute):
     test_form = Unicode("", help="The module the course's test cells are written with (for LR Schedules "
                                  "lrcourse.checks): cells are read with it here, its run_in_kernel runs the "
                                  "cases in the kernel, its judge gives the verdicts").tag(config=True)
+    skip_tags = List(Unicode(), help="Tags of the instructor's cells that only illustrate (experiments, "
+                                     "plots) and that no test needs: they do not run under grading, unless an "
+                                     "answer reads a name one of them binds").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
@@ -146,6 +200,7 @@ class TrustedExecute(Execute):
             threading.Thread(target=_import_quietly, args=(self.test_form,), daemon=True).start()
         self._source, self._tests = source, None
         self._reset()
+        self._skipped = skipped_illustrations(nb, self.skip_tags)
         return super().preprocess(nb, resources, km)
 
     def set_widgets_metadata(self):
@@ -159,7 +214,7 @@ class TrustedExecute(Execute):
             if self._tests is None:
                 self._tests = read_tests(self._source, self.test_form)
             return await self._run_test(cell, cell_index, self._tests.get(test))
-        if self._dead or not cell.source.strip():
+        if self._dead or not cell.source.strip() or cell_index in self._skipped:
             return cell
         await self._execute(cell, cell_index, execution_count, store_history)
         return cell

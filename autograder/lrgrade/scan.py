@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 
 from traitlets import List, Unicode
 from traitlets.config import Configurable
 
 
-def _strip_magics(source: str) -> str:
+_PARSING = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: with threads parsing at once, CPython 3.11 can raise
+    "SystemError: AST constructor recursion depth mismatch" (python/cpython gh-106905)."""
+    with _PARSING:
+        return ast.parse(source)
+
+
+def strip_magics(source: str) -> str:
+    """The source without IPython's magic and shell lines (which ``ast`` cannot parse)."""
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
 
 
@@ -46,7 +58,7 @@ def static_flags(sources: list[str], protected_names: tuple[str, ...] | list[str
     flags: list[str] = []
     for source in sources:
         try:
-            tree = ast.parse(_strip_magics(source))
+            tree = parse_python(strip_magics(source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):

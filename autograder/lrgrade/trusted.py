@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END, SourceError
+from .scan import parse_python
 
 MAX_RESULTS_BYTES = 32_000_000  # what one test cell's results may weigh, as JSON
 HIDDEN_FAILED = ("a hidden test failed: your code passes the visible examples but not other cases. "
@@ -120,7 +121,7 @@ def load_form(test_form: str) -> ModuleType:
 def read_test_cell(source: str, grade_id: str, form: ModuleType) -> TestCell:
     """Execute an instructor's test cell in the grader and return its cases, read with ``form``."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError as err:
         raise SourceError(f"test cell {grade_id}: {err}") from None
     lines = source.splitlines()

@@ -134,7 +134,7 @@ run_tests(tests, globals())
 # the limit: $0.49$ (factor $-0.96$), $0.50$ (factor $-1$) and $0.51$ (factor $-1.04$). The
 # right panel plots $|x_t|$ on a log scale, where a geometric sequence is a straight line.
 
-# %%
+# %% tags=["illustration"]
 lam = 4.0
 fig, (ax_left, ax_right) = plt.subplots(1, 2, figsize=(12, 4))
 for lr in (0.01, 0.1, 0.25, 0.4):
@@ -159,7 +159,7 @@ print("after 60 steps: " + ", ".join(f"lr={lr:.2f}: |x| = {abs(gd_trajectory(1.0
 # prediction $\pm|x_0|\,|1-\eta\lambda|^t$ as dashed lines. Watch what happens as you cross
 # 0.25 and 0.5. (The slider needs a running notebook; it is not graded.)
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.widgets import quadratic_explorer
 
 quadratic_explorer(gd_trajectory, lam=4.0, x0=1.0, steps=30)
@@ -324,7 +324,7 @@ run_tests(tests, globals())
 # the predicted rates $\left(\frac{\kappa-1}{\kappa+1}\right)^t$, lie exactly on top of the
 # measured ones.
 
-# %%
+# %% tags=["illustration"]
 fig, (ax_rho, ax_dist) = plt.subplots(1, 2, figsize=(12, 4))
 lams = np.array([1.0, 10.0])
 etas = np.linspace(0.0, 0.25, 501)
@@ -532,7 +532,7 @@ run_tests(tests, globals())
 # although on a long gentle slope it moves $1/(1-\beta)$ times further per step (10 times
 # for $\beta = 0.9$) than plain gradient descent with the same $\eta$.
 
-# %%
+# %% tags=["illustration"]
 for lam_, beta_ in [(4.0, 0.0), (4.0, 0.5), (4.0, 0.9), (4.0, 0.99), (0.01, 0.9), (250.0, 0.9)]:
     found, closed = max_stable_lr_momentum(lam_, beta_), 2 * (1 + beta_) / lam_
     print(f"lambda = {lam_:<6g} beta = {beta_:<5g} bisection {found:.10g}   2(1 + beta)/lambda = {closed:.10g}   "
@@ -543,7 +543,7 @@ for lam_, beta_ in [(4.0, 0.0), (4.0, 0.5), (4.0, 0.9), (4.0, 0.99), (0.01, 0.9)
 # `momentum=0.9` on $f(x) = 2x^2$ ($\lambda = 4$), 2% below and 2% above your limit. Note that
 # both learning rates are far above the plain gradient descent limit of 0.5.
 
-# %%
+# %% tags=["illustration"]
 def sgd_on_parabola(lam, lr, momentum, steps=200, x0=1.0):
     """|x_t| for torch.optim.SGD on f(x) = lam * x**2 / 2."""
     x = torch.tensor([x0], dtype=torch.float64, requires_grad=True)
@@ -581,7 +581,7 @@ fig.tight_layout()
 # losses above $10^3$ at the top edge, so that one exploding run does not squash the others;
 # the legend gives its peak.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.batched import lr_sweep_batched
 
 lrs = [1e-4, 1e-3, 1e-2, 0.1, 0.5, 3.0]
@@ -628,7 +628,7 @@ fig.tight_layout()
 # one. Here, as with $\eta^\star$ on the quadratic, the best learning rate of the sweep sits
 # not far below it.
 
-# %%
+# %% tags=["illustration"]
 data = lrcourse.load_digits(device)
 
 

@@ -54,7 +54,7 @@ if lrcourse.quick_mode():
 # beat, and in notebook 01 it was the only one we had. Written in this form it is the
 # pattern for every schedule that follows: the step first, then the settings.
 
-# %%
+# %% tags=["illustration"]
 def constant_lr(step, lr_max):
     """The learning rate of update `step` under a constant schedule: always lr_max."""
     return lr_max
@@ -99,7 +99,7 @@ def constant_lr(step, lr_max):
 # ($\lambda = 1$, $\sigma = 1$, starting at $x_0 = 10$), with learning rates 0.1 and 0.01. It
 # averages their loss at every step and draws the predicted floors as dashed lines.
 
-# %%
+# %% tags=["illustration"]
 rng = np.random.default_rng(0)
 lam, sigma, x0, steps, drop = 1.0, 1.0, 10.0, 300, 150
 
@@ -200,7 +200,7 @@ run_tests(tests, globals())
 # lower floor needs a learning rate about ten times smaller, and that learning rate needs
 # about ten times more updates, $1/(2\eta\lambda)$, for each factor of $e$ on the way down.
 
-# %%
+# %% tags=["illustration"]
 for target in (floor(0.1), floor(0.1) / 10, floor(0.1) / 100):
     eta = lr_for_noise_floor(target, lam, sigma)
     print(f"floor {target:.5f}: lr = {eta:.5f}, about {1 / (2 * eta * lam):5.0f} updates per factor of e on the way")
@@ -473,7 +473,7 @@ run_tests(tests, globals())
 # decay given the step decay's settings (a cut by 0.5 per 200 updates). On the log scale on
 # the right, exponential decay is a straight line through the corners of the staircase.
 
-# %%
+# %% tags=["illustration"]
 total = 1000
 steps_axis = np.arange(total)
 curves = {
@@ -501,7 +501,7 @@ fig.tight_layout()
 # `0, 500`, and give step and exponential decay the same `step_size` and `gamma`: their
 # means differ, although they agree at every block boundary.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.explorer import schedule_explorer
 
 schedule_explorer(
@@ -533,7 +533,7 @@ schedule_explorer(
 LR_HIGH, DROP_AT, TOTAL_STEPS, BATCH = 0.1, 150, 300, 32
 SEEDS = [0, 1, 2] if lrcourse.quick_mode() else [0, 1, 2, 3, 4, 5, 6, 7]
 
-# %%
+# %% tags=["illustration"]
 schedules = {
     "constant 0.1": lambda s: constant_lr(s, LR_HIGH),
     "step: 0.1, then 0.01 from update 150": lambda s: multistep_decay(s, LR_HIGH, [DROP_AT], 0.1),
@@ -568,7 +568,7 @@ fig.tight_layout()
 # The numbers behind the plot: the mean training loss over the 40 updates before the drop
 # (110-149), over updates 190-229 (40 to 80 updates after it), and over the last 40 updates.
 
-# %%
+# %% tags=["illustration"]
 def window_mean(history, start, stop):
     return float(np.mean(history.loss[start:stop]))
 

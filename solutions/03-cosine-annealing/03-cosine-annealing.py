@@ -192,7 +192,7 @@ run_tests(tests, globals())
 # line from $\text{lr}_{\max}$ to $\text{lr}_{\min}$: the cosine stays above it in the first
 # half and below it in the second.
 
-# %%
+# %% tags=["illustration"]
 T = 1000
 steps_axis = np.arange(T + 1)
 fig, ax = plt.subplots(figsize=(8, 4))
@@ -216,7 +216,7 @@ fig.tight_layout()
 # stops there. The cosine is periodic: after $T$ it climbs back up, and it is at
 # $\text{lr}_{\max}$ again at $2T$. The cell below runs both for three times the planned length.
 
-# %%
+# %% tags=["illustration"]
 T, lr_max, lr_min = 100, 0.1, 0.01
 theirs = torch_lrs(lambda opt: CosineAnnealingLR(opt, T_max=T, eta_min=lr_min), lr_max, 3 * T + 1)
 ours = [cosine(s, lr_max, T, lr_min) for s in range(3 * T + 1)]
@@ -407,7 +407,7 @@ run_tests(tests, globals())
 # $\text{lr}_{\min} = 0.01$, $\bar{\text{lr}} = 0.055$) for a few run lengths, and measures the
 # slope at the two ends and in the middle from neighbouring values.
 
-# %%
+# %% tags=["illustration"]
 lr_max, lr_min = 0.1, 0.01
 mean_of_ends = (lr_max + lr_min) / 2
 print(f"{'T':>5} | {'lr(0)':>6} {'lr(T)':>6} {'lr(T/2)':>8} | {'max |lr(t)+lr(T-t)-0.11|':>24} | "
@@ -457,7 +457,7 @@ print(f"\nslope of the straight line, x T: {-(lr_max - lr_min):+.4f};  "
 # the 1,437 training images of the digits set, in batches of 64, and records the learning
 # rate of every update.
 
-# %%
+# %% tags=["illustration"]
 epochs, n_examples, batch_size = 10, 1437, 64
 loader = torch.utils.data.DataLoader(range(n_examples), batch_size=batch_size)
 updates = epochs * len(loader)
@@ -655,7 +655,7 @@ run_tests(tests, globals())
 # Three ways to spend 1,500 updates, drawn with your function: one cosine over the whole run,
 # five restarts of 300 updates, and cycles that double ($T_0 = 100$: 100, 200, 400, 800).
 
-# %%
+# %% tags=["illustration"]
 total = 1500
 fig, ax = plt.subplots(figsize=(9, 3.5))
 ax.plot([cosine(s, 0.1, total, 0.001) for s in range(total)], linewidth=2.5, label=f"one cosine over {total} updates")
@@ -680,7 +680,7 @@ fig.tight_layout()
 # title gives the first and last learning rate of the run and the mean over it: check your
 # average formula against it. Tick "show past the end" to see your `cosine` hold its floor.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.explorer import Param, schedule_explorer
 
 schedule_explorer(
@@ -730,7 +730,7 @@ SEEDS = [0, 1]  # one seed per CPU core: each core trains one seed's four runs
 if lrcourse.quick_mode():
     WARMUP, TOTAL_STEPS, EVAL_EVERY, SEEDS = 3, 30, 30, [0, 1]
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.batched import per_schedule_and_seed, train_lm_batched
 from lrcourse.transformer import load_corpus
 
@@ -765,7 +765,7 @@ corpus = load_corpus(device)
 runs = per_schedule_and_seed(train_lm_batched, schedules, SEEDS, TOTAL_STEPS, corpus=corpus,
                              eval_every=EVAL_EVERY, device=device, workers=1 if lrcourse.quick_mode() else 2)
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.plots import trailing_mean
 
 colors = {"constant": "tab:blue", "step": "tab:orange", "cosine": "tab:green", "linear": "tab:purple"}
@@ -805,7 +805,7 @@ fig.tight_layout()
 # three columns compare schedules seed by seed (same initial weights, same batches), which
 # removes most of the seed-to-seed spread.
 
-# %%
+# %% tags=["illustration"]
 finals = {name: [h.val_loss[-1] for h in histories] for name, histories in runs.items()}
 print(f"{'seed':>4} | {'constant':>8} {'step':>8} {'cosine':>8} {'linear':>8} | "
       f"{'cosine - constant':>17} {'cosine - step':>13} {'linear - cosine':>15}")

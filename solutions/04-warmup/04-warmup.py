@@ -83,7 +83,7 @@ if lrcourse.quick_mode():
 # of this notebook (weights drawn from $\mathcal{N}(0, 0.02^2)$): one AdamW update at
 # $\eta = 0.01$, from a fresh model, on one batch.
 
-# %%
+# %% tags=["illustration"]
 corpus = load_corpus(device)
 lrcourse.seed_everything(0)
 model = TinyTransformer(corpus.vocab_size).to(device)
@@ -228,7 +228,7 @@ run_tests(tests, globals())
 # nanoGPT's are written here as one-line lambdas, following their code (their warmup part
 # only; both continue with a decay after it).
 
-# %%
+# %% tags=["illustration"]
 W, peak = 10, 1.0
 hf_warmup = lambda step: peak * step / W if step < W else peak  # Hugging Face's, warmup part
 nanogpt_warmup = lambda step: peak * (step + 1) / (W + 1) if step < W else peak  # nanoGPT's, warmup part
@@ -596,7 +596,7 @@ run_tests(tests, globals())
 # the run and a few steps past it (the dotted line is `total_steps`): the last update of the
 # WSD still uses 1/200 of the peak, not 0, and after the end both hold `lr_min`.
 
-# %%
+# %% tags=["illustration"]
 total, warmup, peak = 1000, 100, 1.0
 curves = {
     "linear_warmup": [linear_warmup(s, peak, warmup) for s in range(total)],
@@ -629,7 +629,7 @@ print("mean LR over the run (a rough measure of how far it travels): "
 # the decay; set `decay_steps` to 0 and to `total_steps - warmup_steps`; and tick *show past
 # the end* to check that all three hold their last value.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.explorer import Param, schedule_explorer
 
 schedule_explorer(
@@ -675,7 +675,7 @@ SEEDS = [0, 1, 2]
 if lrcourse.quick_mode():
     WARMUP_STEPS, TOTAL_STEPS, SEEDS = 50, 150, [0]
 
-# %%
+# %% tags=["illustration"]
 def char_entropies(tokens, vocab_size):
     """Entropy (nats) of the character frequencies, and of the next character given the previous one."""
     tokens = tokens.cpu()
@@ -730,7 +730,7 @@ fig.tight_layout()
 # The numbers behind the plot: for each seed, the mean training loss over the last 20
 # updates and the validation loss (on text the model never saw) after the last update.
 
-# %%
+# %% tags=["illustration"]
 no_warm, warm = runs.values()
 print(f"{'seed':>4} | {'no warmup':^15} | {'warmup':^15} | warmup lower by")
 print(f"{'':>4} | {'train    val':^15} | {'train    val':^15} | (validation)")
@@ -762,7 +762,7 @@ print(f"Diverged (inf/NaN): {sum(h.diverged for h in no_warm)} without warmup, "
 # at a peak of 0.3, thirty times higher, with and without a warmup of 30 updates, and plots
 # the raw loss of every update.
 
-# %%
+# %% tags=["illustration"]
 spike_schedules = {
     "no warmup": lambda step: SPIKE_LR,
     f"warmup ({SPIKE_WARMUP} updates)": lambda step: linear_warmup(step, SPIKE_LR, SPIKE_WARMUP),

@@ -50,7 +50,7 @@ print(f"PyTorch {torch.__version__}")
 # "backbone" at a tenth of the learning rate of a "head", and prints what the scheduler
 # keeps where.
 
-# %%
+# %% tags=["illustration"]
 backbone, head = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
 optimizer = torch.optim.SGD([{"params": [backbone], "lr": 0.01}, {"params": [head], "lr": 0.1}])
 scheduler = SequentialLR(optimizer, [LinearLR(optimizer, start_factor=1 / 4, end_factor=1.0, total_iters=3),
@@ -91,7 +91,7 @@ for k in range(10):
 # a gradient is not moved by `optimizer.step()`, which is all we need to see which learning
 # rate each call would use. The warning is caught and printed here, so that you can read it.)
 
-# %%
+# %% tags=["illustration"]
 def buggy_lrs_used_by_updates(make_scheduler, lr_max, total_steps):
     """The LR of each update in a loop that steps the scheduler too early. Do not copy!"""
     param = torch.nn.Parameter(torch.zeros(1))
@@ -396,7 +396,7 @@ run_tests(tests, globals())
 # 12, peak 1) after 6 updates, "restarts" it with new objects, and prints which learning
 # rate each update used.
 
-# %%
+# %% tags=["illustration"]
 def make_sgd():
     return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
 
@@ -572,7 +572,7 @@ run_tests(tests, globals())
 # function (a warmup over 8 updates, then a decay by 10% per update), run through PyTorch
 # and restarted in the middle of its warmup, continues exactly where it stopped.
 
-# %%
+# %% tags=["illustration"]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     schedule = lambda step: 0.01 * min(1.0, (step + 1) / 8) * 0.9 ** max(0, step - 7)

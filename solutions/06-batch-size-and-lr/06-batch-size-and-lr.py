@@ -157,7 +157,7 @@ run_tests(tests, globals())
 # together. The Hessian of the 128 examples' loss is $X^\top X / 128$; the cell prints its
 # eigenvalues' range, and with it the largest stable big step, $2/\lambda_{\max}$.
 
-# %%
+# %% tags=["illustration"]
 rng = np.random.default_rng(0)
 d, k, small = 10, 8, 16
 x_demo = rng.standard_normal((k * small, d))
@@ -393,7 +393,7 @@ run_tests(tests, globals())
 # For the noise-scale curve we take $B_{\text{noise}} = 256$ and pick $\eta_{\max}$ so that
 # it passes through the same point; the linear rule is its tangent for small batches.
 
-# %%
+# %% tags=["illustration"]
 batches = np.geomspace(8, 8192, 60)
 base_lr, base_batch, b_noise = 0.02, 8, 256
 lr_max = base_lr * (1 + b_noise / base_batch)  # noise_scale_lr(lr_max, b_noise, 8) = base_lr
@@ -645,7 +645,7 @@ run_tests(tests, globals())
 # estimator on averaged squared norms of 512 batches of 32 and 16 batches of 1,024 (the same
 # examples, grouped).
 
-# %%
+# %% tags=["illustration"]
 d_ls, sigma_ls, n_ls = 10, 1.0, 16_384
 print(f"{'|delta|':>8} {'exact':>9} {'per-example':>12} {'two-batch (32, 1024)':>21}")
 for dist in (3.0, 1.0, 0.3):
@@ -704,7 +704,7 @@ TARGET = 0.2  # validation loss to reach: every batch size gets there at its bes
 if lrcourse.quick_mode():
     BATCHES, GRID, SEEDS = [64, 256, 1024], [1.0, 2.0, 4.0, 8.0], [0]
 
-# %%
+# %% tags=["illustration"]
 digits = lrcourse.load_digits(device)
 
 
@@ -768,7 +768,7 @@ for batch in BATCHES:
 # * **bottom right**: the final validation loss at the best learning rate of the grid, and
 #   at the learning rates of the two rules.
 
-# %%
+# %% tags=["illustration"]
 def fit_noise_scale(batches, steps):
     """s_min and b_noise of steps = s_min * (1 + b_noise / B) that best fit the measured steps
     (least squares on the logarithms). 1 / (1 + b_noise / B) is noise_scale_lr(1, b_noise, B)."""
@@ -912,7 +912,7 @@ for b in BATCHES:
 # batches of 32 and 16 batches of 512, all drawn at random with replacement from the training
 # set, so that their examples are independent as the estimator assumes.
 
-# %%
+# %% tags=["illustration"]
 def sq_grad_norm(model, idx):
     """Squared norm of the gradient of the mean loss over the training examples idx."""
     model.zero_grad()

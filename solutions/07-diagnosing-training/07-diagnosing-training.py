@@ -785,7 +785,7 @@ print(f"For all {len(SEEDS)} seeds the suggestion ({min(suggested.values()):.3g}
 # sweep's verdicts: grey where it stalled, green where it was healthy, red where it blew up.
 # A dotted line marks each seed's minimum, a dashed line its suggestion.
 
-# %%
+# %% tags=["illustration"]
 fig, ax = plt.subplots(figsize=(10, 5))
 spans = {verdict: (min(lrs), max(lrs)) for verdict, lrs in by_verdict.items()}
 for verdict, (lo, hi) in spans.items():

@@ -127,7 +127,7 @@ run_tests(tests, globals())
 # The three shapes over a cooldown, and the learning rate each has used so far (the running
 # mean of $g$, which ends at the averages of the table):
 
-# %%
+# %% tags=["illustration"]
 p_axis = np.linspace(0, 1, 201)
 shapes = ("linear", "1-sqrt", "cosine")
 fig, (ax_g, ax_mean) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -285,7 +285,7 @@ run_tests(tests, globals())
 # $300$ and $400$ updates, each with a warmup of 50 and a linear cooldown over its last 20%,
 # and, on the right, a cosine to a tenth of the peak for the same three budgets.
 
-# %%
+# %% tags=["illustration"]
 budgets_shown, warmup_shown = (200, 300, 400), 50
 fig, (ax_wsd, ax_cos) = plt.subplots(1, 2, figsize=(12, 3.6), sharey=True)
 for T in budgets_shown:
@@ -384,7 +384,7 @@ run_tests(tests, globals())
 # a trainer that shares updates while the learning rates agree, like the one below, shares
 # that update with the stable run too. We count it the simple way.)
 
-# %%
+# %% tags=["illustration"]
 for budgets, percent in (([200, 300, 400], 20), ([200, 300, 400], 5), (list(range(100, 1001, 100)), 20)):
     starts, branched, separate = branch_plan(budgets, percent)
     print(f"budgets {budgets[0]}..{budgets[-1]} ({len(budgets)} of them), {percent:>2}% cooldowns: "
@@ -421,7 +421,7 @@ SEEDS = [0, 1, 2]
 if lrcourse.quick_mode():
     WARMUP, BUDGETS, SEEDS = 4, [16, 24, 32], [0]
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.batched import per_schedule_and_seed, train_lm_batched
 from lrcourse.plots import trailing_mean
 from lrcourse.transformer import load_corpus
@@ -464,7 +464,7 @@ print(f"{len(schedules) * len(SEEDS)} runs trained. Updates per seed for the {CO
 # the shorter budgets branch off), on the right the cosine runs. Above the learning rate,
 # below the training loss (mean of the last 20 minibatches).
 
-# %%
+# %% tags=["illustration"]
 colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"][:len(BUDGETS)]
 fig, axes = plt.subplots(2, 2, figsize=(13, 6.5), sharex=True, sharey="row", gridspec_kw={"height_ratios": [1, 2]})
 draw_runs(axes[0, 0], axes[1, 0], {f"{LINEAR}, T = {T}": trained[LINEAR, T][0] for T in BUDGETS},
@@ -488,7 +488,7 @@ fig.tight_layout()
 # the same seed and budget (above the zero line: worse than it). One dot per seed, the line
 # through their mean.
 
-# %%
+# %% tags=["illustration"]
 fig, ax = plt.subplots(figsize=(8, 4.2))
 for i, name in enumerate((SQRT, SHORT, COSINE)):
     gaps = np.array([[w - b for b, w in zip(final[LINEAR, T], final[name, T])] for T in BUDGETS])  # budgets x seeds
@@ -507,7 +507,7 @@ fig.tight_layout()
 # differences within a row are what to read; the last line gives the spread between seeds,
 # which is far larger.
 
-# %%
+# %% tags=["illustration"]
 print(f"{'seed':>4} {'T':>4} | {'linear':>7} {'1-sqrt':>7} {'lin 5%':>7} {'cosine':>7} | "
       f"{'cos-lin':>7} {'sqrt-lin':>8} {'5%-20%':>7}")
 for i, seed in enumerate(SEEDS):
@@ -580,7 +580,7 @@ print(f"spread between seeds ({LINEAR}): {min(seed_spread):.3f} to {max(seed_spr
 # linear cooldown ending at a tenth of the peak instead of 0, to isolate the floor. Below,
 # the four schedules and their mean learning rate, then the final validation loss per seed.
 
-# %%
+# %% tags=["illustration"]
 four = (COSINE, D2Z, LINEAR, LINEAR_TO_10)
 fig, ax = plt.subplots(figsize=(8, 3.6))
 for name in four:
@@ -706,7 +706,7 @@ run_tests(tests, globals())
 # model's width of 512 and 4,000 warmup steps. Below, it is drawn for that model, and next to
 # our experiment's WSD with the same warmup, scaled to the same peak.
 
-# %%
+# %% tags=["illustration"]
 fig, (ax_paper, ax_ours) = plt.subplots(1, 2, figsize=(12, 3.6))
 paper_steps = np.arange(0, 100_000, 50)
 ax_paper.plot(paper_steps, [inverse_sqrt(s, 512, 4000) for s in paper_steps], linewidth=2)
@@ -748,7 +748,7 @@ print(f"peak for d_model = 512, W = 4000: {inverse_sqrt(3999, 512, 4000):.2e}; "
 # read off the mean learning rate in the title; set `decay_steps` to `total_steps -
 # warmup_steps` to get a decay over the whole run.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.explorer import Param, schedule_explorer
 
 

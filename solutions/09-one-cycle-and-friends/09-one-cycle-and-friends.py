@@ -62,7 +62,7 @@ if lrcourse.quick_mode():
 # zero ($m = v = 0$), and only the decay moves the weight: one update at each of three
 # learning rates, with the same `weight_decay = 0.5`.
 
-# %%
+# %% tags=["illustration"]
 for lr in (0.1, 0.01, 0.0):
     w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
     opt = torch.optim.AdamW([w], lr=lr, weight_decay=0.5)
@@ -206,7 +206,7 @@ run_tests(tests, globals())
 # timescale of 3,333 updates at the peak), and gives your `decay_factor` over the whole run
 # next to that of the constant learning rate.
 
-# %%
+# %% tags=["illustration"]
 def cosine_to_zero(step, lr_max, total_steps):
     """Notebook 03's cosine from lr_max to 0 at total_steps (held at 0 past the end)."""
     return lr_max * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
@@ -245,7 +245,7 @@ ADAMW_LR, WEIGHT_DECAY, ADAMW_STEPS, ADAMW_SEEDS = 3e-3, 1.0, 400, [0, 1, 2]
 if lrcourse.quick_mode():
     ADAMW_STEPS, ADAMW_SEEDS = 150, [0]
 
-# %%
+# %% tags=["illustration"]
 data = lrcourse.load_digits(device)
 blank = (data.x_train.abs().amax(dim=0) == 0).cpu()  # pixels that are 0 in every training image
 print(f"blank pixels: {blank.nonzero().flatten().tolist()}")
@@ -495,7 +495,7 @@ run_tests(tests, globals())
 # The two shapes over a run of 1,000 updates, with PyTorch's defaults: the learning rate
 # (log scale) and the momentum.
 
-# %%
+# %% tags=["illustration"]
 fig, (ax_lr, ax_mom) = plt.subplots(1, 2, figsize=(12, 3.8))
 for three, style in ((False, "-"), (True, "--")):
     for strategy, color in (("cos", "tab:blue"), ("linear", "tab:orange")):
@@ -519,7 +519,7 @@ fig.tight_layout()
 #
 # Play with it (not graded; it needs a running notebook). Both plots call your `one_cycle`.
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.explorer import Param, schedule_explorer
 
 
@@ -683,7 +683,7 @@ run_tests(tests, globals())
 # learning rate is `plateau_lrs(metrics_so_far, ...)[-1]`; PyTorch's scheduler drives a
 # second copy of the same toy run.
 
-# %%
+# %% tags=["illustration"]
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 
@@ -902,7 +902,7 @@ PEAKS, SF_LRS = [0.03, 0.05, 0.1, 0.14, 0.2], [0.5, 1.0, 2.0, 4.0]
 if lrcourse.quick_mode():
     SF_STEPS, SF_SEEDS, PEAKS, SF_LRS = 120, [0], [0.1, 0.14], [1.0, 2.0]
 
-# %%
+# %% tags=["illustration"]
 from lrcourse.batched import per_schedule_and_seed
 from lrcourse.schedule_free import train_schedule_free
 
@@ -967,7 +967,7 @@ for i, seed in enumerate(SF_SEEDS):
 # The same runs as curves, for the first seed: the training loss every 50 updates, and, as
 # dots, the linear decays planned to end at 100 and 200 updates, each read at its end.
 
-# %%
+# %% tags=["illustration"]
 steps_axis = np.arange(EVERY, SF_STEPS + 1, EVERY)
 fig, ax = plt.subplots(figsize=(9, 4.2))
 ax.plot(steps_axis, sf_runs[best_sf, SF_SEEDS[0]][0], "o-", markersize=3, color="tab:green",
@@ -989,7 +989,7 @@ fig.tight_layout()
 # %% [markdown]
 # One more number: the validation loss at the end, on the 360 images no run trained on.
 
-# %%
+# %% tags=["illustration"]
 tuned_schedules = {kind: decays[kind, tuned[kind], SF_STEPS] for kind in tuned}
 val_runs = per_schedule_and_seed(lrcourse.train_batched, tuned_schedules, SF_SEEDS, SF_STEPS, data=data,
                                  batch_size=SF_BATCH, eval_every=SF_STEPS, device=device)

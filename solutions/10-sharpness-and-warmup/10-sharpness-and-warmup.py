@@ -277,7 +277,7 @@ run_tests(tests, globals())
 # $10\rho$, for three ratios $\rho$, one product at a time: each call continues from the
 # vector the previous call returned.
 
-# %%
+# %% tags=["illustration"]
 fig, ax = plt.subplots(figsize=(7, 3.6))
 q, _ = torch.linalg.qr(torch.randn(50, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
 for ratio in (0.5, 0.9, 0.99):
@@ -402,7 +402,7 @@ run_tests(tests, globals())
 # `sharpness` of $-H$, which is $-\lambda_{\min}$: the most negative eigenvalue, found with the
 # shift.
 
-# %%
+# %% tags=["illustration"]
 subset = digits_subset(device=device)  # 256 images, one-hot targets
 subset64 = Subset(subset.x.cpu().double(), subset.y.cpu().double())  # float64 on the CPU (MPS has no float64)
 small_loss = loss_of_flat(subset64, sizes=(64, 4, 10))
@@ -457,7 +457,7 @@ if lrcourse.quick_mode():
     WARM_TOTAL = 120
     ADAM_LRS, ADAM_STEPS = [1e-2], 200
 
-# %%
+# %% tags=["illustration"]
 pairs = [(lr, seed) for lr in EOS_LRS for seed in SEEDS]
 pairs += [(lr, 0) for lr in EXPLORE_LRS if (lr, 0) not in pairs]  # one seed at more rates, for section 5
 flat_start = dict(zip(pairs, train_tracking([lr for lr, _ in pairs], [seed for _, seed in pairs], EOS_STEPS,
@@ -484,7 +484,7 @@ fig.tight_layout()
 # the loss went **up** from one update to the next before and after that point, and the
 # final loss.
 
-# %%
+# %% tags=["illustration"]
 def first_reached(history, threshold):
     """The first measured update at which the sharpness was at or above threshold(step), or None."""
     return next((step for step, value in zip(history.sharpness_steps, history.sharpness)
@@ -538,7 +538,7 @@ for (lr, seed), h in eos.items():
 # vector. A Rayleigh quotient never exceeds the top eigenvalue, so of two estimates the larger
 # is the better one.
 
-# %%
+# %% tags=["illustration"]
 lr, seed = EOS_LRS[-1], SEEDS[0]
 loss_fn = loss_of_flat(subset)
 theta_start = flatten_run(init_params([seed], 0.5, device=device), 0)
@@ -567,7 +567,7 @@ for when, theta, tracked in (("first update", theta_start, eos[lr, seed].sharpne
 # others. At 2.0 the start is far above $2/\eta = 1$, and the run diverges within a dozen
 # updates: the sharpness cannot come down fast enough.
 
-# %%
+# %% tags=["illustration"]
 explore = {lr: flat_start[lr, 0] for lr in EXPLORE_LRS}
 for lr, h in explore.items():
     ending = f"diverged at update {h.diverged_at}" if h.diverged_at is not None else f"at the end {h.tail_sharpness():.2f}"
@@ -588,7 +588,7 @@ sharpness_explorer(explore, start=0.5)
 # $k < W$ uses $\eta\,(k+1)/W$), then 1.0. We measure the sharpness every 5 updates, to
 # follow the warmup closely.
 
-# %%
+# %% tags=["illustration"]
 warmup = lambda step: WARM_PEAK * min(1.0, (step + 1) / WARM_STEPS)
 schedules = {"constant": WARM_PEAK, f"warmup ({WARM_STEPS} updates)": warmup}
 names = [name for name in schedules for _ in SEEDS]
@@ -613,7 +613,7 @@ for ax in (ax_sharp, ax_loss):
     ax.legend(fontsize="small")
 fig.tight_layout()
 
-# %%
+# %% tags=["illustration"]
 print(f"{'seed':>4} | {'start':>5} {'2/start':>7} | {'constant: diverged at':>21} | {'warmup: met 2/lr at':>19} "
       f"{'largest loss jump':>17} | {'end':>5} {'end/(2/lr)':>10} | final loss")
 for seed, constant, warmed in zip(SEEDS, *warm_runs.values()):
@@ -721,7 +721,7 @@ run_tests(tests, globals())
 # measures $\lambda_{\max}(P^{-1}H)$ with the preconditioner of each update: power iteration
 # on $P^{-1/2} H P^{-1/2}$, whose products are Hessian-vector products with rescaled vectors.
 
-# %%
+# %% tags=["illustration"]
 pairs = [(lr, seed) for lr in ADAM_LRS for seed in SEEDS]
 adam = dict(zip(pairs, train_tracking([lr for lr, _ in pairs], [seed for _, seed in pairs], ADAM_STEPS,
                                       optimizer="adam", init_scale=0.5, subset=subset, device=device)))

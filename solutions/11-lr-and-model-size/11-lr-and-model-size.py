@@ -82,7 +82,7 @@ LRS = [3e-4 * 2 ** (k / 2) for k in range(2, 17)]  # 6e-4 .. 0.077, a factor sqr
 if lrcourse.quick_mode():
     WIDTHS, SEEDS, LRS = [32, 128], [0], LRS[2:]
 
-# %%
+# %% tags=["illustration"]
 digits = lrcourse.load_digits(device)
 
 
@@ -266,7 +266,7 @@ run_tests(tests, globals())
 # The cell below calls your function at fan-ins from 32 to 1,024, with inputs like a ReLU
 # layer's outputs, and compares the change with the size of the output at initialisation.
 
-# %%
+# %% tags=["illustration"]
 rng = np.random.default_rng(0)
 print(f"{'fan-in n':>9} {'|W x| at init':>14} {'|change| after one update':>26} {'change / n':>11}")
 for n in (32, 64, 128, 256, 512, 1024):
@@ -689,7 +689,7 @@ run_tests(tests, globals())
 # the logits moved, on a fixed batch of 256 training images. Under SP they should move
 # further at every width; under a correct muP the same distance at every width.
 
-# %%
+# %% tags=["illustration"]
 def mup(width):
     """Your muP: the readout multiplier, the initial scales and the learning rate of each tensor."""
     model_fn = lambda: WidthMLP(width, output_mult=readout_multiplier(width, BASE_WIDTH))
@@ -754,7 +754,7 @@ fig.tight_layout()
 # Now the sweep of section 1 again, with your muP: the same widths, seeds, learning rates
 # and updates, and `BASE_WIDTH = 32`.
 
-# %%
+# %% tags=["illustration"]
 mup_finals = sweep(mup)
 mup_best = best_lrs(mup_finals)
 report("SP", sp_best)

@@ -117,7 +117,7 @@ for b in (8, 16, 32, 64, 128, 256):
 # three regimes of notebook 01 (stall, train, blow up). Then take warmup + cosine at the
 # best peak of the sweep, the standard recipe of notebooks 03 and 04.
 
-# %%
+# %% tags=["illustration"]
 FIRST_BATCH = 64
 first_steps = BUDGET // FIRST_BATCH
 sweep_lrs = [0.003, 0.01, 0.03, 0.1, 0.3]
@@ -199,7 +199,7 @@ fig.tight_layout()
 # grader's. `final_val_losses(my_schedule, BATCH_SIZE, OPTIMIZER, seeds=range(8))` takes a
 # few seconds.
 
-# %%
+# %% tags=["illustration"]
 # Your experiments (not graded). For example:
 #   final_val_losses(lambda step: 0.05, batch_size=32)
 #   history = run_design(my_schedule, BATCH_SIZE, OPTIMIZER, seed=0, eval_every=10)
@@ -234,7 +234,7 @@ def my_schedule(step):
 # %% [markdown]
 # Your schedule over the run, as the grader will use it:
 
-# %%
+# %% tags=["illustration"]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 plots.plot_schedule(my_schedule, BUDGET // BATCH_SIZE, ax=ax, label=f"{OPTIMIZER}, batch {BATCH_SIZE}")
 ax.set_title(f"my_schedule: {BUDGET // BATCH_SIZE} updates of {BATCH_SIZE} examples")
@@ -356,7 +356,7 @@ run_tests(tests, globals())
 # Each is trained on more seeds than the practice rule uses (8; 2 under grading), with the
 # same batch size and optimizer as your design.
 
-# %%
+# %% tags=["illustration"]
 design_lrs = [float(my_schedule(step)) for step in range(BUDGET // BATCH_SIZE)]
 variants = {
     "your design": (design_lrs, BATCH_SIZE, OPTIMIZER),
