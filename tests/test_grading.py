@@ -196,7 +196,7 @@ def test_no_cell_that_runs_under_grading_needs_an_illustration(assignment):
     read one make every illustration run, so they are fine.)"""
     from nbgrader.utils import is_grade, is_solution
 
-    from lrgrade.preprocessors import _names
+    from lrgrade.preprocessors import bound_and_read
 
     nb = build_notebook(source_path(assignment), assignment)
     made_by: dict[str, int] = {}
@@ -204,7 +204,7 @@ def test_no_cell_that_runs_under_grading_needs_an_illustration(assignment):
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or is_grade(cell) or is_solution(cell):
             continue
-        bound, read = _names(cell.source)
+        bound, read = bound_and_read(cell.source)
         if "illustration" in cell.metadata.get("tags", []):
             made_by.update({name: index for name in bound if name not in made_by})
         else:

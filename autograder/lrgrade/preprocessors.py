@@ -98,6 +98,10 @@ class AnswersOnly(NbGraderPreprocessor):
         return released, resources
 
 
+ANY_NAME = "*"  # what a cell reads when it looks names up by string (globals(), getattr, eval, ...)
+_LOOKUPS = {"globals", "locals", "vars", "getattr", "eval", "exec", "__dict__", "__import__", "import_module"}
+
+
 def skipped_illustrations(nb, tags) -> set[int]:
     """The indices of the cells tagged with one of ``tags`` that need not run: all of them,
     unless an answer cell reads a name one of them binds (or cannot be parsed), then none."""
@@ -107,23 +111,19 @@ def skipped_illustrations(nb, tags) -> set[int]:
         return set()
     bound: set[str] = set()
     for i in tagged:
-        names = _names(nb.cells[i].source)
+        names = bound_and_read(nb.cells[i].source)
         if names is None:
             return set()
         bound |= names[0]
     for cell in nb.cells:
         if cell.cell_type == "code" and is_solution(cell):
-            names = _names(cell.source)
+            names = bound_and_read(cell.source)
             if names is None or (names[1] - names[0]) & (bound | {ANY_NAME}):  # the globals it reads
                 return set()
     return tagged
 
 
-ANY_NAME = "*"  # what a cell reads when it looks names up by string (globals(), getattr, eval, ...)
-_LOOKUPS = {"globals", "locals", "vars", "getattr", "eval", "exec", "__dict__", "__import__", "import_module"}
-
-
-def _names(source: str) -> tuple[set[str], set[str]] | None:
+def bound_and_read(source: str) -> tuple[set[str], set[str]] | None:
     """Every name ``source`` binds (anywhere, arguments included) and every name it reads;
     None if it does not parse."""
     try:
