@@ -36,6 +36,7 @@ from typing import Callable
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.utils import parse_utc
 from sqlalchemy.exc import SAWarning
 
 from . import scan
@@ -128,8 +129,6 @@ RECEIPT_FILES = ("timestamp.txt", "submission_secret.txt")
 
 def exchange_receipt(folder: Path) -> dict[str, str]:
     """The exchange's receipt files in ``folder`` that are well formed (see RECEIPT_FILES)."""
-    from nbgrader.utils import parse_utc
-
     receipt = {}
     for name in RECEIPT_FILES:
         path = folder / name
@@ -139,7 +138,7 @@ def exchange_receipt(folder: Path) -> dict[str, str]:
         try:
             if name == "timestamp.txt":
                 parse_utc(text.strip())
-            elif not re.fullmatch(r"[0-9a-fA-F]{8,256}", text.strip()):
+            elif not re.fullmatch(r"[0-9a-fA-F]{8,}", text.strip()):  # the size check bounds it
                 continue
         except (ValueError, OverflowError):
             continue
