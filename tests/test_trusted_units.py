@@ -314,7 +314,13 @@ def test_illustrations_are_skipped_only_when_no_answer_reads_what_they_make():
 
     tags = ["illustration"]
     assert skipped_illustrations(notebook("def f(lr, history):\n    return lr * np.sqrt(history)"), tags) == {1}
+    # An attribute named like a global is not that global: `sched.history` reads sched.
+    assert skipped_illustrations(notebook("def f(sched):\n    return sched.history[-1]"), tags) == {1}
     for reads_it in ("def f(lr):\n    return history[-1]", "def f(lr):\n    return globals()['history']",
-                     "import __main__\ndef f():\n    return __main__.history", "def f(:\n"):
+                     "import __main__\ndef f():\n    return __main__.history",
+                     "import __main__ as m\ndef f():\n    return m.history",
+                     "from __main__ import history", "import sys\nf = lambda: sys.modules['__main__'].history",
+                     "def f():\n    return get_ipython().user_ns['history']",
+                     "def f():\n    return f.__globals__['history']", "def f(:\n"):
         assert skipped_illustrations(notebook(reads_it), tags) == set(), reads_it
     assert skipped_illustrations(notebook("def f(lr):\n    return history[-1]"), ["other-tag"]) == set()
