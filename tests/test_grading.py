@@ -68,9 +68,10 @@ def test_every_assignment_has_visible_and_hidden_tests():
 
 
 # -- grade: a class that hands in every assignment solved, and every one blank -------------
-# The solved notebooks are split between two students, so that two workers share the
-# long runs evenly; "blank" hands in every released notebook unchanged.
-SOLVED = {"solved-even": ASSIGNMENTS[0::2], "solved-odd": ASSIGNMENTS[1::2]}
+# A worker grades one student at a time: the solved notebooks are split between three
+# students, so that with "blank" (every released notebook unchanged, quick to grade) two
+# workers finish at about the same time.
+SOLVED = {f"solved-{k}": ASSIGNMENTS[k::3] for k in range(3)}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,20 @@ def test_feedback_is_written_per_student(whole_class):
         for a in names:
             html = tmp / "out" / "feedback" / student / f"{a}.html"
             assert html.is_file() and html.stat().st_size > 1000
+
+
+def test_a_solved_notebook_graded_in_the_sandbox_writes_nothing_on_stderr(whole_class):
+    """What a kernel writes on stderr lands in the student's graded copy and feedback. In the
+    sandbox, with an empty HOME, matplotlib used to build its font list and fc-list to complain
+    ("Fontconfig error") in every notebook; the list now comes prebuilt (sandbox.font_list)."""
+    _, _, tmp = whole_class
+    found = []
+    for student, names in SOLVED.items():
+        for a in names:
+            nb = json.loads((tmp / "out" / ".nbgrader" / "autograded" / student / a / f"{a}.ipynb").read_text())
+            found += [f"{a}: {''.join(o.get('text', ''))[:200]}" for c in nb["cells"] for o in c.get("outputs", [])
+                      if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not found, found
 
 
 # -- check: one notebook, for a student -----------------------------------------------------
