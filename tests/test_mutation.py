@@ -195,16 +195,25 @@ def test_hangs_and_crashes_count_as_caught_and_a_failing_solution_is_an_error():
     assert report.errors and "test_clip" in report.errors[0] and report.total == 0
 
 
-def test_the_command_line_reports_survivors_and_fails_below_the_bar(tmp_path, capsys):
+def test_the_command_line_reports_survivors_and_fails_below_the_bar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LRGRADE_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "99-weak" / "99-weak.py"
     source.parent.mkdir()
     source.write_text('# %% nbgrader={"grade_id": "clip", "solution": true}\n' + CLIP + "\n\n"
                       '# %% nbgrader={"grade_id": "test_clip", "grade": true, "points": 1}\n'
                       "assert clip(5, 0, 10) == 5\n")
     assert cli.main(["mutate", str(source)]) == 1
-    out = capsys.readouterr().out
-    assert "survived" in out and "99-weak.py:5" in out and "below the bar" in out, out
+    first = capsys.readouterr().out
+    assert "survived" in first and "99-weak.py:5" in first and "below the bar" in first, first
+    assert "from the cache" not in first
+    # Nothing changed: the kept report, the same verdict; a stricter bar is judged afresh.
     assert cli.main(["mutate", str(source), "--min-share", "0.1"]) == 0
-    capsys.readouterr()
+    again = capsys.readouterr().out
+    assert "from the cache" in again and again.count("survived") == first.count("survived"), again
+    assert cli.main(["mutate", str(source), "--no-cache"]) == 1
+    assert "from the cache" not in capsys.readouterr().out
+    source.write_text(source.read_text() + "assert clip(-3, 0, 10) == 0\n")  # a changed test: checked again
+    cli.main(["mutate", str(source)])
+    assert "from the cache" not in capsys.readouterr().out
     assert cli.main(["mutate", "99-no-such-notebook"]) == 2
     assert "unknown assignment" in capsys.readouterr().err

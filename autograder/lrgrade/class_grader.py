@@ -40,8 +40,8 @@ from nbgrader.utils import parse_utc
 from sqlalchemy.exc import SAWarning
 
 from . import scan
-from .nbgrader_course import NbgraderCourse, NotebookResult, course_config, last_error
-from .notebooks import CONFIG, NotebookError, assignment_of, read_any
+from .nbgrader_course import NbgraderCourse, NotebookResult, code_digest, course_config, last_error
+from .notebooks import NotebookError, assignment_of, read_any
 from .preprocessors import CPU_LIMIT, DISK_LIMIT, KERNEL_DIED, WALL_LIMIT, error_outputs
 from .sandbox import UID_BASE, Limits, kill_user
 
@@ -220,12 +220,9 @@ class ClassGrader:
         # course's code that the kernel reads and that judges results (lrcourse): a new
         # verdict rule or config regrades everyone.
         config = course_config()
-        read_only = [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]  # the course's code
-        code_files = sorted(Path(__file__).parent.glob("*.py")) + sorted(
-            p for folder in read_only for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
-        grader_code = b"".join(p.read_bytes() for p in code_files) + CONFIG.read_bytes()
         self.protected_names = scan.StaticScan(config=config).protected_names
-        self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(), grader_code)
+        self.tests_key = _digest(json.dumps(sources, sort_keys=True).encode(), settings.key().encode(),
+                                 code_digest(config))
         self._print = threading.Lock()
 
     # -- the course every worker copies ---------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from .class_grader import ClassGrader, Settings, printable
+from .mutate import DEFAULT_MIN_SHARE, DEFAULT_TIME_LIMIT
 from .nbgrader_course import NbgraderCourse, NotebookResult, course_config
 from .sandbox import Limits, bwrap_problem
 from .notebooks import (COURSE, SOLUTIONS, NotebookError, SourceError, assignment_of, assignments,
@@ -257,7 +258,8 @@ def cmd_mutate(args) -> int:
     from . import mutate
     try:
         report = mutate.run_mutation_check(args.assignment or None, min_share=args.min_share,
-                                           time_limit=args.time_limit, jobs=args.jobs, solutions=args.solutions)
+                                           time_limit=args.time_limit, jobs=args.jobs, solutions=args.solutions,
+                                           use_cache=not args.no_cache)
     except ValueError as err:
         print(f"lrgrade mutate: {err}", file=sys.stderr)
         return 2
@@ -329,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_classroom)
     p = sub.add_parser("mutate", help="mutation check: do the graded tests catch small bugs in the solutions?")
     p.add_argument("assignment", nargs="*", help="NN-topic or a path to a source (default: all of solutions/)")
-    p.add_argument("--min-share", type=float, default=0.9,
-                   help="exit 1 if fewer of the mutants are caught (default 0.9)")
-    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per mutant (default 5)")
+    p.add_argument("--min-share", type=float, default=DEFAULT_MIN_SHARE,
+                   help=f"exit 1 if fewer of the mutants are caught (default {DEFAULT_MIN_SHARE:g})")
+    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                   help=f"seconds per mutant (default {DEFAULT_TIME_LIMIT:g})")
+    p.add_argument("--no-cache", action="store_true",
+                   help="check every notebook again, even one whose inputs did not change since a kept report")
     p.add_argument("--jobs", "-j", type=_positive, default=None,
                    help="worker processes, each checking one notebook at a time (default: the CPU count)")
     p.add_argument("--json", help="also write the full results to this file")

@@ -54,6 +54,7 @@ from pathlib import Path
 
 from .mutants import cell_role, mutants_of_cell, notebook_mutants, python_source, solution_regions
 from .mutate_report import MutantResult, MutationReport, NotebookReport, format_report, format_survivors
+from .notebooks import cache_dir
 
 # The check in three modules: mutants.py makes the mutants, mutate_worker.py runs them (a
 # subprocess), mutate_report.py holds and prints the results; this one supervises, and is
@@ -263,14 +264,61 @@ def load(path: Path, assignment: str | None = None):
     return build_notebook(path, assignment) if path.suffix == ".py" else read_any(path)
 
 
+# -- the cache: a notebook's report, kept under the digest of everything it depends on ------
+def cache_key(nb, path: Path | None, time_limit: float, code: bytes) -> str:
+    """The notebook, the files beside it (copied to its run folder), the limits, and what
+    code_digest covers: the grader's code, the config, the course's code and data, the
+    installed packages (``code``, from code_digest). Any change to one of them runs the check again."""
+    import hashlib
+
+    digest = hashlib.sha256(code)
+    digest.update(json.dumps([nb, time_limit, RERUN_BELOW, BASELINE_TIMEOUT], sort_keys=True).encode())
+    if path is not None and path.parent.is_dir():
+        for f in sorted(path.parent.rglob("*")):
+            if f.is_file() and f.suffix != ".ipynb" and not any(part.startswith(".") or part == "__pycache__"
+                                                               for part in f.relative_to(path.parent).parts):
+                digest.update(str(f.relative_to(path.parent)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+def _cached(key: str) -> NotebookReport | None:
+    folder = cache_dir("mutation")
+    try:
+        data = json.loads((folder / f"{key}.json").read_text()) if folder else None
+    except (OSError, ValueError):
+        return None
+    if not data:
+        return None
+    results = [MutantResult(**r) for r in data.pop("results")]
+    return NotebookReport(**data, results=results, cached=True)
+
+
+def _store(key: str, report: NotebookReport) -> None:
+    folder = cache_dir("mutation")
+    if folder is None or report.errors:  # a harness error may be passing: run it again next time
+        return
+    from dataclasses import asdict
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{key}.json.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(json.dumps({k: v for k, v in asdict(report).items() if k != "cached"}))
+        os.replace(tmp, folder / f"{key}.json")
+    except OSError:  # a read-only home: the check still ran, it is only not kept
+        pass
+
+
 def run_mutation_check(names: list[str] | None = None, *, min_share: float = DEFAULT_MIN_SHARE,
                        time_limit: float = DEFAULT_TIME_LIMIT, jobs: int | None = None,
-                       solutions: Path | None = None) -> MutationReport:
-    """The mutation check over the chosen notebooks (default: all of solutions/), in parallel."""
+                       solutions: Path | None = None, use_cache: bool = True) -> MutationReport:
+    """The mutation check over the chosen notebooks (default: all of solutions/), in parallel;
+    a notebook checked before with nothing changed (``cache_key``) reuses its report."""
     chosen = resolve(names, solutions)
     if not chosen:
         raise ValueError("no notebooks to check (solutions/ has none)")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) or 1))
+    if use_cache:
+        from .nbgrader_course import code_digest
+        code = code_digest()
 
     def one(item: tuple[str, Path]) -> NotebookReport:
         assignment, path = item
@@ -278,7 +326,13 @@ def run_mutation_check(names: list[str] | None = None, *, min_share: float = DEF
             nb = load(path, assignment if path.suffix == ".py" else None)
         except Exception as err:  # a broken source is reported, not raised
             return NotebookReport(assignment, str(path), errors=[f"cannot read it: {err}"])
-        return check_notebook(nb, assignment, path, time_limit=time_limit, cancel=cancel)
+        key = cache_key(nb, path, time_limit, code) if use_cache else None
+        report = _cached(key) if key else None
+        if report is None:
+            report = check_notebook(nb, assignment, path, time_limit=time_limit, cancel=cancel)
+            if key and not cancel.is_set():
+                _store(key, report)
+        return report
 
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=jobs)

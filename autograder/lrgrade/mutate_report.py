@@ -28,6 +28,7 @@ class NotebookReport:
     errors: list[str] = field(default_factory=list)   # the harness cannot be trusted here
     notes: list[str] = field(default_factory=list)    # e.g. an ungraded cell that raises
     seconds: float = 0.0
+    cached: bool = False  # the report of an earlier run with the same inputs (lrgrade.mutate.cache_key)
 
     @property
     def total(self) -> int:
@@ -103,7 +104,7 @@ def format_report(report: MutationReport, verbose: bool = False) -> str:
     out = ["mutation check: do the graded tests catch a small bug in each solution?"]
     for nb in report.notebooks:
         out.append(f"{nb.assignment}: {nb.total} mutants, {nb.caught} caught ({nb.share:.1%}) "
-                   f"in {nb.seconds:.0f} s")
+                   + ("(from the cache: nothing it depends on changed)" if nb.cached else f"in {nb.seconds:.0f} s"))
         for e in nb.errors:
             out.append(f"  ERROR  {e}")
         for note in nb.notes:

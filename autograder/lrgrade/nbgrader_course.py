@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,25 @@ def course_config():
     from traitlets.config.loader import PyFileConfigLoader
 
     return PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
+
+
+def code_digest(config=None) -> bytes:
+    """A digest of the code a verdict depends on: the grader's own, nbgrader_config.py, and
+    the course's folders that the kernel reads (``SandboxKernelManager.read_only``: for this
+    course lrcourse and data/), with the versions of Python and the installed packages."""
+    import hashlib
+    from importlib.metadata import distributions
+
+    config = config or course_config()
+    read_only = [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
+    files = sorted(Path(__file__).parent.glob("*.py")) + sorted(
+        p for folder in read_only for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    digest = hashlib.sha256(CONFIG.read_bytes())
+    for path in files:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions())
+    digest.update("\n".join([sys.version, *installed]).encode())
+    return digest.digest()
 
 
 @dataclass

@@ -24,6 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 COURSE = REPO / "course"
 CONFIG = REPO / "autograder" / "nbgrader_config.py"
+
+
+def cache_dir(kind: str) -> Path | None:
+    """Where lrgrade keeps what it can rebuild (``kind``: "mutation", "fonts"):
+    $LRGRADE_CACHE/KIND, by default ~/.cache/lr-schedules/KIND; LRGRADE_CACHE=off keeps none."""
+    import os
+    root = os.environ.get("LRGRADE_CACHE") or str(Path.home() / ".cache" / "lr-schedules")
+    return None if root == "off" else Path(root) / kind
 METADATA_KEY = "lr_schedules"  # notebook metadata: {"assignment": "NN-topic"}
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's markers
 
