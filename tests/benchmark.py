@@ -196,8 +196,18 @@ def bench_training(device: torch.device, repeats: int) -> None:
           + ("  (bit-identical)" if diff == 0 else ""))
 
 
-def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, timeout: int):
-    """Build ``source`` into ``workdir`` and execute it; (cells s, total s, error or None)."""
+def notebook_env(quick: bool, device: str | None = None) -> dict[str, str]:
+    """The kernel's environment for a learner's run: full or quick mode, never "grading"."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NBGRADER_EXECUTION", "CI")}
+    env["LRCOURSE_QUICK"] = "1" if quick else "0"
+    if device:
+        env["LRCOURSE_DEVICE"] = device
+    return env
+
+
+def run_notebook(source: Path, workdir: Path, env: dict[str, str], timeout: int):
+    """Build ``source`` into ``workdir`` and execute it top to bottom with the kernel's
+    environment ``env``; (cells s, total s, error or None, the executed notebook)."""
     import nbformat
     from nbclient import NotebookClient
     from lrgrade.notebooks import build_notebook
@@ -206,12 +216,6 @@ def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, t
     nb = build_notebook(source)
     path = workdir / f"{source.stem}.ipynb"
     nbformat.write(nb, path)
-    env_before = dict(os.environ)
-    os.environ["LRCOURSE_QUICK"] = "1" if quick else "0"
-    for name in ("NBGRADER_EXECUTION", "CI"):
-        os.environ.pop(name, None)
-    if device:
-        os.environ["LRCOURSE_DEVICE"] = device
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
     no_output_widget_emulation(client)  # else a widget cell can stall until the timeout
@@ -220,7 +224,7 @@ def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, t
     error = None
     kernel_log = workdir / "kernel-stderr.log"  # kept out of the report unless it fails
     try:
-        with open(kernel_log, "w") as log, client.setup_kernel(stderr=log):  # inherits os.environ
+        with open(kernel_log, "w") as log, client.setup_kernel(stderr=log, env=env):
             cells_start = time.perf_counter()
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
@@ -232,10 +236,7 @@ def run_notebook(source: Path, workdir: Path, quick: bool, device: str | None, t
         tail = [line for line in log_lines if "without encryption" not in line][-5:]
         if tail:
             error += "\n    kernel stderr: " + "\n    ".join(tail)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
-    return cells, time.perf_counter() - start, error
+    return cells, time.perf_counter() - start, error, nb
 
 
 def bench_notebooks(device: str | None, pattern: str | None, modes: list[str], timeout: int) -> None:
@@ -256,7 +257,7 @@ def bench_notebooks(device: str | None, pattern: str | None, modes: list[str], t
             for source in sources:
                 workdir = Path(tmp) / source.parent.name
                 workdir.mkdir()
-                cells, total, error = run_notebook(source, workdir, quick, device, timeout)
+                cells, total, error, _ = run_notebook(source, workdir, notebook_env(quick, device), timeout)
                 sum_cells += cells if math.isfinite(cells) else 0.0
                 sum_total += total
                 status = f"  FAILED: {error}" if error else ""

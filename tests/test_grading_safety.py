@@ -265,8 +265,8 @@ def test_regrading_reuses_results_and_gives_identical_grades(small_class):
     again = _grade(tmp / "submissions", tmp / "graded", "--jobs", "2")
     assert f"resuming: {len(SMALL)} students already graded" in again.stdout
     assert (tmp / "graded" / "grades.csv").read_text() == reference
-    # Other numbers of workers, and --force: the interrupted run (1) and the overloaded one
-    # (2 per core) below.
+    # Other numbers of workers, and --force: the interrupted run (1, then 2) and the overloaded
+    # one (2 per core) below.
 
 
 @needs_sandbox
@@ -286,7 +286,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(small_class):
     done = len(list(out.glob(".work/*/result.json")))
     assert 1 <= done < len(SMALL), f"the run was not cut in the middle ({done} students done)"
     assert not (out / "grades.csv").exists()
-    resumed = _grade(tmp / "submissions", out, "--jobs", "1")
+    resumed = _grade(tmp / "submissions", out, "--jobs", "2")  # one worker before, two now: the same grades
     assert f"resuming: {done} students already graded" in resumed.stdout
     assert (out / "grades.csv").read_text() == reference
 
