@@ -39,12 +39,13 @@ def code_digest(config=None) -> bytes:
     from importlib.metadata import distributions
 
     config = config or course_config()
-    read_only = [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
-    files = sorted(Path(__file__).parent.glob("*.py")) + sorted(
-        p for folder in read_only for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    folders = [Path(__file__).parent] + [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
     digest = hashlib.sha256(CONFIG.read_bytes())
-    for path in files:
-        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    for folder in folders:  # named relative to the folder: a clone elsewhere has the same digest
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                digest.update(f"{folder.name}/{rel}".encode() + b"\0" + path.read_bytes())
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions())
     digest.update("\n".join([sys.version, *installed]).encode())
     return digest.digest()
