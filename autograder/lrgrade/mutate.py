@@ -271,13 +271,13 @@ def cache_key(nb, path: Path | None, time_limit: float, code: bytes) -> str:
     installed packages (``code``, from code_digest). Any change to one of them runs the check again."""
     import hashlib
 
+    from .nbgrader_course import source_files
     digest = hashlib.sha256(code)
     digest.update(json.dumps([nb, time_limit, RERUN_BELOW, BASELINE_TIMEOUT], sort_keys=True).encode())
     if path is not None and path.parent.is_dir():
-        for f in sorted(path.parent.rglob("*")):
-            if f.is_file() and f.suffix != ".ipynb" and not any(part.startswith(".") or part == "__pycache__"
-                                                               for part in f.relative_to(path.parent).parts):
-                digest.update(str(f.relative_to(path.parent)).encode() + b"\0" + f.read_bytes())
+        for rel, f in source_files(path.parent):
+            if f.suffix != ".ipynb":  # the run folder gets no notebooks (check_notebook)
+                digest.update(rel.encode() + b"\0" + f.read_bytes())
     return digest.hexdigest()
 
 

@@ -31,6 +31,17 @@ def course_config():
     return PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
 
 
+def source_files(folder: Path) -> list[tuple[str, Path]]:
+    """(path relative to ``folder``, path) of every file under it, in order, but hidden files
+    and ``__pycache__``: what a digest of code or data covers, wherever the folder lies."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            found.append((str(rel), path))
+    return found
+
+
 def code_digest(config=None) -> bytes:
     """A digest of the code a verdict depends on: the grader's own, nbgrader_config.py, and
     the course's folders that the kernel reads (``SandboxKernelManager.read_only``: for this
@@ -42,10 +53,8 @@ def code_digest(config=None) -> bytes:
     folders = [Path(__file__).parent] + [Path(p) for p in config.SandboxKernelManager.get("read_only", [])]
     digest = hashlib.sha256(CONFIG.read_bytes())
     for folder in folders:  # named relative to the folder: a clone elsewhere has the same digest
-        for path in sorted(folder.rglob("*")):
-            rel = path.relative_to(folder)
-            if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                digest.update(f"{folder.name}/{rel}".encode() + b"\0" + path.read_bytes())
+        for rel, path in source_files(folder):
+            digest.update(f"{folder.name}/{rel}".encode() + b"\0" + path.read_bytes())
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions())
     digest.update("\n".join([sys.version, *installed]).encode())
     return digest.digest()

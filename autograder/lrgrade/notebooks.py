@@ -12,6 +12,7 @@ and :func:`build_notebook` fills in the rest of nbgrader's schema (version 3).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -24,20 +25,20 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 COURSE = REPO / "course"
 CONFIG = REPO / "autograder" / "nbgrader_config.py"
-
-
-def cache_dir(kind: str) -> Path | None:
-    """Where lrgrade keeps what it can rebuild (``kind``: "mutation", "fonts"):
-    $LRGRADE_CACHE/KIND, by default ~/.cache/lr-schedules/KIND; LRGRADE_CACHE=off keeps none."""
-    import os
-    root = os.environ.get("LRGRADE_CACHE") or str(Path.home() / ".cache" / "lr-schedules")
-    return None if root == "off" else Path(root) / kind
 METADATA_KEY = "lr_schedules"  # notebook metadata: {"assignment": "NN-topic"}
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's markers
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
 _ASSIGNMENT = re.compile(r"^\d\d-[a-z0-9-]+$")
 _GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def cache_dir(kind: str) -> Path | None:
+    """Where lrgrade keeps what it can rebuild (``kind``: "mutation", "fonts", "pins"):
+    $LRGRADE_CACHE/KIND, by default ~/.cache/lr-schedules/KIND; LRGRADE_CACHE=off keeps none."""
+    root = os.environ.get("LRGRADE_CACHE") or str(Path.home() / ".cache" / "lr-schedules")
+    return None if root == "off" else Path(root) / kind
 
 
 class SourceError(ValueError):
