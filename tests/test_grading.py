@@ -123,8 +123,8 @@ def test_feedback_is_written_per_student(whole_class):
 
 def test_a_solved_notebook_graded_in_the_sandbox_writes_nothing_on_stderr(whole_class):
     """What a kernel writes on stderr lands in the student's graded copy and feedback. In the
-    sandbox, with an empty HOME, matplotlib used to build its font list and fc-list to complain
-    ("Fontconfig error") in every notebook; the list now comes prebuilt (sandbox.font_list)."""
+    sandbox, fc-list (run by matplotlib to build its font list) could not read /etc/fonts and
+    complained ("Fontconfig error") in every notebook that imports matplotlib."""
     _, _, tmp = whole_class
     found = []
     for student, names in SOLVED.items():

@@ -109,10 +109,9 @@ SANDBOX_HOME = "/tmp/home"
 def font_list() -> Path | None:
     """matplotlib's font list (``fontlist-vNNN.json``), built once per matplotlib version in
     lrgrade's cache folder and handed to every sandboxed kernel read-only. A kernel starts
-    with an empty HOME and would build it again: about 0.9 s of every notebook, and the
-    ``fc-list`` it runs for that complains on stderr in the sandbox. It is built as the
+    with an empty HOME and would build it again, in every notebook. It is built as the
     sandbox would (an empty HOME: only the system's and matplotlib's own fonts). None if it
-    cannot be built (the kernel then builds its own, as before)."""
+    cannot be built (the kernel then builds its own)."""
     from importlib.metadata import version
 
     from .notebooks import cache_dir
@@ -152,7 +151,9 @@ def bwrap_command(kernel_cmd: list[str], limits: Limits, cwd: Path, rundir: Path
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    args += ["--ro-bind", "/usr", "/usr"]
+    # /etc holds only the files named here; made first, as bwrap would make it 0700 for them, and
+    # the kernel's user could read none (no ld.so.cache, no fonts.conf: fc-list complained).
+    args += ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc"]
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd",
                  "group", "nsswitch.conf", "hosts", "fonts", "matplotlibrc"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
