@@ -18,7 +18,7 @@ from conftest import ROOT
 from lrgrade import scan, trusted
 from lrgrade.notebooks import SourceError
 from lrgrade.preprocessors import SafeFeedback, escape_markdown
-from lrgrade.sandbox import EXEC, Limits
+from lrgrade.sandbox import EXEC, Limits, bwrap_command, bwrap_problem
 
 TEST_CELL = """import numpy as np
 from lrcourse.checks import call, code, probe, run_tests
@@ -237,6 +237,21 @@ def test_launcher_drops_to_the_sandbox_user_and_a_session_of_its_own():
     script = 'read -r line < /proc/$$/stat; set -- $line; echo "$(id -u) $(id -G) $([ "$6" = "$$" ] && echo leader)"'
     proc = _launch("/bin/sh", "-c", script, uid=61009)
     assert proc.stdout.split() == ["61009", "61009", "leader"], proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(os.getuid() != 0 or bool(bwrap_problem()), reason="needs root and bubblewrap")
+def test_the_sandbox_user_reads_the_system_files_bound_for_it(tmp_path):
+    """/etc in the sandbox holds only the files bound into it, and the kernel's user must read
+    them: bwrap once made /etc 0700, and fc-list then printed "Fontconfig error" into every
+    graded notebook that imports matplotlib (its font list is prebuilt now, which hid it)."""
+    rundir, cwd = tmp_path / "run", tmp_path / "cwd"
+    rundir.mkdir()
+    os.chown(rundir, 61009, 61009)
+    script = "cat /etc/fonts/fonts.conf /etc/passwd > /dev/null && fc-list > /dev/null && ls /etc"
+    cmd = bwrap_command(["/bin/sh", "-c", script], Limits(mode="bwrap", uid=61009), cwd, rundir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    assert "shadow" not in proc.stdout.split() and "fonts" in proc.stdout.split(), proc.stdout
 
 
 def test_the_grader_imports_nothing_of_the_course():
