@@ -20,6 +20,14 @@ def lrgrade(*args: str, env: dict | None = None, timeout: float = 900) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+def stream_outputs(nb, name: str | None = None) -> list[tuple[int, str]]:
+    """(cell index, text) of what a notebook's code cells printed (a dict or a NotebookNode);
+    ``name``: only that stream ("stdout" or "stderr")."""
+    return [(index, "".join(out.get("text", ""))[:300]) for index, cell in enumerate(nb["cells"])
+            if cell["cell_type"] == "code" for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" and name in (None, out.get("name"))]
+
+
 @pytest.fixture
 def run_lrgrade():
     return lrgrade

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from benchmark import notebook_env, run_notebook
+from conftest import stream_outputs
 from lrgrade.notebooks import assignments, source_path
 
 pytestmark = pytest.mark.slow  # 13 kernels: about a minute on 2 cores
@@ -31,7 +32,5 @@ def executed(tmp_path_factory):
 def test_solution_runs_top_to_bottom_without_errors_or_warnings(executed, assignment):
     _, _, error, nb = executed[assignment]
     assert error is None, f"{assignment} stopped: {error}"
-    stderr = [(index, "".join(out.get("text", ""))[:300]) for index, cell in enumerate(nb.cells)
-              if cell.cell_type == "code" for out in cell.get("outputs", [])
-              if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+    stderr = stream_outputs(nb, "stderr")
     assert not stderr, f"{assignment} wrote to stderr (cell index, text): {stderr}"
